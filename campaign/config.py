@@ -1,0 +1,274 @@
+"""Campaign configuration: dataclasses with one-line field docs, loaded from YAML.
+
+Every check raises :class:`ConfigError` naming the dotted key and the fix. No
+value is rewritten silently: ``wandb: auto`` resolves to one mode and the
+resolved config is written next to the results.
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from campaign.search import SearchConfig
+from campaign.errors import ConfigError
+
+__all__ = ["ConfigError", "DataConfig", "ModelConfig", "LoraSettings", "TrainConfig", "ResourcesConfig",
+           "TrackingConfig", "CampaignConfig", "SearchConfig", "load_config", "parse_overrides"]
+
+QUANTIZATIONS = ("nf4", "int8", "none")
+DTYPES = ("bfloat16", "float16", "float32")
+WANDB_MODES = ("auto", "disabled", "offline", "online")
+
+
+def _require(ok: bool, key: str, message: str) -> None:
+    if not ok:
+        raise ConfigError(f"{key}: {message}")
+
+
+@dataclass
+class DataConfig:
+    """Where the teacher data comes from and how it is versioned and split."""
+
+    root: str = "data"  # Folder holding dataset versions and frozen eval sets.
+    name: str = "flagship"  # Dataset name; versions live in <root>/<name>/v<N>.
+    source: str = "generate"  # 'generate', or a JSONL / Parquet / datasets-folder path.
+    eval_source: str | None = None  # Frozen eval rows from this path; default: generated, or carved from `source`.
+    base_size: int = 500  # Training rows of the base version (generated data).
+    eval_size: int = 70  # Rows in the frozen eval set.
+    valid_fraction: float = 0.1  # Share of the filtered rows held out as the validation split.
+    seed: int = 0  # Generator seed of the base version.
+    eval_seed: int = 7919  # Generator seed of the frozen eval set (distinct from `seed`).
+    ja_share: float = 0.5  # Share of Japanese requests in generated data.
+    min_chars: int = 4  # Quality filter: shortest request kept.
+    max_chars: int = 200  # Quality filter: longest request kept.
+
+    def __post_init__(self):
+        _require(self.source == "generate" or Path(self.source).exists(), "data.source",
+                 f"{self.source!r} does not exist; give 'generate' or a JSONL/Parquet/datasets path")
+        _require(self.eval_source is None or Path(self.eval_source).exists(), "data.eval_source",
+                 f"{self.eval_source!r} does not exist")
+        _require(self.base_size >= 10, "data.base_size", f"must be >= 10 (got {self.base_size})")
+        _require(self.eval_size >= 5, "data.eval_size", f"must be >= 5 (got {self.eval_size})")
+        _require(0.0 < self.valid_fraction < 0.5, "data.valid_fraction", f"must be in (0, 0.5) (got {self.valid_fraction})")
+        _require(0.0 <= self.ja_share <= 1.0, "data.ja_share", f"must be in [0, 1] (got {self.ja_share})")
+        _require(self.seed != self.eval_seed, "data.eval_seed", "must differ from data.seed so eval rows are fresh")
+        _require(0 < self.min_chars < self.max_chars, "data.min_chars", "need 0 < min_chars < max_chars")
+
+
+@dataclass
+class ModelConfig:
+    """The base model and how it is loaded."""
+
+    base_model: str = "tiny"  # 'tiny' (built locally, no Hub), an HF model id, or a local path.
+    quantization: str = "nf4"  # 'nf4' (4-bit QLoRA), 'int8', or 'none'.
+    compute_dtype: str = "bfloat16"  # Compute dtype of the quantized layers / of the whole model for 'none'.
+    double_quant: bool = True  # bitsandbytes nested quantization of the NF4 scales.
+    prompt_template: str = "Request: {request}\nJSON:"  # Prompt; must contain '{request}'.
+    max_seq_len: int = 128  # Longest prompt + completion in tokens; longer rows are truncated (counted).
+    max_new_tokens: int = 40  # Generation budget for one JSON object.
+    trust_remote_code: bool = False  # Passed to from_pretrained for custom architectures.
+
+    def __post_init__(self):
+        _require(self.quantization in QUANTIZATIONS, "model.quantization", f"must be one of {QUANTIZATIONS} (got {self.quantization!r})")
+        _require(self.compute_dtype in DTYPES, "model.compute_dtype", f"must be one of {DTYPES} (got {self.compute_dtype!r})")
+        _require("{request}" in self.prompt_template, "model.prompt_template", "must contain '{request}'")
+        _require(self.max_seq_len >= 16, "model.max_seq_len", f"must be >= 16 (got {self.max_seq_len})")
+        _require(self.max_new_tokens >= 8, "model.max_new_tokens", f"must be >= 8 (got {self.max_new_tokens})")
+
+
+@dataclass
+class LoraSettings:
+    """The LoRA adapter (peft)."""
+
+    r: int = 16  # Adapter rank.
+    alpha: int = 32  # Scaling numerator (scale = alpha / r).
+    dropout: float = 0.05  # Dropout on the adapter input.
+    target_modules: str | list[str] = "all-linear"  # Module names, or peft's 'all-linear'.
+    modules_to_save: list[str] = field(default_factory=list)  # Full modules trained and saved too (e.g. embed_tokens).
+
+    def __post_init__(self):
+        _require(self.r >= 1, "lora.r", f"must be >= 1 (got {self.r})")
+        _require(self.alpha >= 1, "lora.alpha", f"must be >= 1 (got {self.alpha})")
+        _require(0.0 <= self.dropout < 1.0, "lora.dropout", f"must be in [0, 1) (got {self.dropout})")
+        _require(bool(self.target_modules), "lora.target_modules", "must name at least one module or be 'all-linear'")
+
+
+@dataclass
+class TrainConfig:
+    """One trial's training and evaluation settings (the searched ones are overridden per trial)."""
+
+    lr: float = 2e-3  # Peak learning rate (AdamW, linear warmup then linear decay).
+    epochs: int = 3  # Passes over the trial's training set; a checkpoint is reported after each.
+    batch_size: int = 16  # Sequences per optimizer micro-step per worker.
+    grad_accum: int = 1  # Micro-steps per optimizer step.
+    warmup_ratio: float = 0.05  # Share of steps spent warming up.
+    weight_decay: float = 0.0  # AdamW weight decay.
+    max_grad_norm: float = 1.0  # Gradient clipping norm.
+    add_ratio: float = 0.0  # Generated rows added, as a share of the base size.
+    replay_ratio: float = 0.0  # Hard training cases replayed, as a share of the base size.
+    seed: int = 0  # Seed of init, shuffling and dropout.
+    max_steps: int | None = None  # Stop after this many optimizer steps (smoke tests); None = full epochs.
+    eval_batch_size: int = 64  # Prompts per batched greedy generation call.
+    hard_cases_k: int = 10  # Hard cases kept per evaluation.
+    gradient_checkpointing: bool = False  # Trade compute for memory on large models.
+
+    def __post_init__(self):
+        _require(0 < self.lr < 1, "train.lr", f"must be in (0, 1) (got {self.lr})")
+        _require(self.epochs >= 1, "train.epochs", f"must be >= 1 (got {self.epochs})")
+        _require(self.batch_size >= 1, "train.batch_size", f"must be >= 1 (got {self.batch_size})")
+        _require(self.grad_accum >= 1, "train.grad_accum", f"must be >= 1 (got {self.grad_accum})")
+        _require(0 <= self.warmup_ratio < 1, "train.warmup_ratio", f"must be in [0, 1) (got {self.warmup_ratio})")
+        _require(0 <= self.add_ratio <= 2, "train.add_ratio", f"must be in [0, 2] (got {self.add_ratio})")
+        _require(0 <= self.replay_ratio <= 1, "train.replay_ratio", f"must be in [0, 1] (got {self.replay_ratio})")
+        _require(self.max_steps is None or self.max_steps >= 1, "train.max_steps", "must be >= 1 or null")
+        _require(self.eval_batch_size >= 1, "train.eval_batch_size", "must be >= 1")
+
+
+@dataclass
+class ResourcesConfig:
+    """What one trial asks Ray for."""
+
+    num_workers: int = 1  # Ray Train workers per trial (DDP when > 1).
+    cpus_per_worker: float = 1  # CPUs per worker; also its torch thread count.
+    gpus_per_worker: float = 0  # GPUs per worker; 0 trains on CPU.
+    max_concurrent: int | None = None  # Trials at once; None = as many as the cluster's resources fit.
+
+    def __post_init__(self):
+        _require(self.num_workers >= 1, "resources.num_workers", f"must be >= 1 (got {self.num_workers})")
+        _require(self.cpus_per_worker > 0, "resources.cpus_per_worker", "must be > 0")
+        _require(self.gpus_per_worker >= 0, "resources.gpus_per_worker", "must be >= 0")
+        _require(self.max_concurrent is None or self.max_concurrent >= 1, "resources.max_concurrent", "must be >= 1 or null")
+
+
+@dataclass
+class TrackingConfig:
+    """Optional external trackers; training never depends on them unless asked."""
+
+    wandb: str = "auto"  # 'auto' (online with WANDB_API_KEY, else offline), 'disabled', 'offline', 'online'.
+    wandb_project: str = "campaign-engine"  # W&B project name.
+    weave: bool = False  # Trace evaluation samples to Weave (needs network and an API key).
+
+    def __post_init__(self):
+        _require(self.wandb in WANDB_MODES, "tracking.wandb", f"must be one of {WANDB_MODES} (got {self.wandb!r})")
+
+
+@dataclass
+class CampaignConfig:
+    """A whole campaign: data, model, adapter, training, search, resources and tracking."""
+
+    name: str = "default"  # Campaign name; results go to <results_dir>/<name>/cycle_<n>/.
+    results_dir: str = "results"  # Root of all campaign results.
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    lora: LoraSettings = field(default_factory=LoraSettings)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    resources: ResourcesConfig = field(default_factory=ResourcesConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+
+    def __post_init__(self):
+        _require(bool(self.name) and "/" not in self.name, "name", f"must be a non-empty folder name (got {self.name!r})")
+        self.search.check_against(self)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def results_path(self) -> Path:
+        return Path(self.results_dir) / self.name
+
+
+def _coerce(value: Any, tp: Any, key: str) -> Any:
+    """Check ``value`` against a field's annotation; ints are accepted for floats, nothing else is converted."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        errors = []
+        for arm in typing.get_args(tp):
+            try:
+                return _coerce(value, arm, key)
+            except ConfigError as err:
+                errors.append(str(err))
+        raise ConfigError(f"{key}: {value!r} does not fit {tp}")
+    if tp is type(None):
+        if value is None:
+            return None
+        raise ConfigError(f"{key}: expected null")
+    if origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"{key}: expected a list, got {value!r}")
+        return [_coerce(v, typing.get_args(tp)[0], key) for v in value]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: expected a mapping, got {value!r}")
+        return value
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value, key)
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if tp is Any or (isinstance(value, tp) and not (tp is int and isinstance(value, bool))):
+        return value
+    raise ConfigError(f"{key}: expected {tp.__name__}, got {type(value).__name__} {value!r}")
+
+
+def _build(cls, data: Any, prefix: str):
+    if not isinstance(data, dict):
+        raise ConfigError(f"{prefix or 'config'}: expected a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    kwargs = {}
+    for key, value in data.items():
+        dotted = f"{prefix}.{key}" if prefix else key
+        if key not in names:
+            close = difflib.get_close_matches(key, names, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f"; valid keys: {', '.join(names)}"
+            raise ConfigError(f"{dotted}: unknown key{hint}")
+        kwargs[key] = _coerce(value, hints[key], dotted)
+    return cls(**kwargs)
+
+
+def parse_overrides(items: list[str]) -> dict:
+    """Turn ``["train.lr=3e-4", "search.num_samples=2"]`` into a nested dict (values parsed as YAML)."""
+    out: dict = {}
+    for item in items:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r}: expected key=value, e.g. train.lr=3e-4")
+        key, raw = item.split("=", 1)
+        node = out
+        *parents, leaf = key.strip().split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = yaml.safe_load(raw)
+    return out
+
+
+def _merge(base: dict, extra: dict) -> dict:
+    merged = dict(base)
+    for key, value in extra.items():
+        merged[key] = _merge(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) else value
+    return merged
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | dict | None = None) -> CampaignConfig:
+    """Load a campaign YAML (or the defaults) and apply ``key=value`` overrides."""
+    data: dict = {}
+    if path is not None:
+        path = Path(path)
+        if not path.exists():
+            raise ConfigError(f"config file {path} does not exist")
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as err:
+            raise ConfigError(f"{path}: not valid YAML: {err}") from err
+    if isinstance(overrides, list):
+        overrides = parse_overrides(overrides)
+    data = _merge(data, overrides or {})
+    try:
+        return _build(CampaignConfig, data, "")
+    except ConfigError as err:
+        raise ConfigError(f"{path or 'config'}: {err}") from None

@@ -1,0 +1,162 @@
+"""Dataset versions: quality filter, deterministic split, frozen eval set, manifests.
+
+Layout under ``<root>/<name>/``::
+
+    eval/eval.parquet, eval/manifest.json      frozen once, never rewritten
+    v1/train.parquet, v1/valid.parquet, v1/manifest.json
+
+A version is immutable: asking for ``v1`` with different inputs than the ones
+recorded in its manifest is an error, never a silent rebuild.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+
+from campaign.data.io import read_table, sha256_file, write_json, write_table
+from campaign.schema import DIMS, VALUE_MAX, VALUE_MIN
+
+__all__ = [
+    "FrozenEvalError", "DataVersionError", "DataVersion", "normalize_request", "quality_filter",
+    "split_rows", "hash_bucket", "freeze_eval", "load_eval", "build_base_version", "load_version",
+]
+
+
+class FrozenEvalError(RuntimeError):
+    """The frozen eval set is missing, altered, or would be overwritten."""
+
+
+class DataVersionError(RuntimeError):
+    """A dataset version exists with different inputs, or its files do not match its manifest."""
+
+
+@dataclass(frozen=True)
+class DataVersion:
+    """A dataset version on disk: its folder, rows and manifest."""
+
+    path: Path
+    train: list[dict]
+    valid: list[dict]
+    manifest: dict
+
+
+def normalize_request(text: str) -> str:
+    """Key used for dedupe and eval-leak checks: NFKC, case-folded, whitespace collapsed."""
+    return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
+
+
+def quality_filter(rows: list[dict], *, min_chars: int, max_chars: int, exclude: set[str] = frozenset()):
+    """Drop duplicates, excluded requests (e.g. the frozen eval set), bad lengths and out-of-range values.
+
+    Returns ``(kept_rows, stats)``; the first occurrence of a request wins.
+    """
+    seen: set[str] = set()
+    kept, stats = [], {"input": len(rows), "duplicate": 0, "in_eval_set": 0, "too_short": 0, "too_long": 0, "out_of_range": 0}
+    for row in rows:
+        key = normalize_request(row["request"])
+        reason = None
+        if key in exclude:
+            reason = "in_eval_set"
+        elif key in seen:
+            reason = "duplicate"
+        elif len(key) < min_chars:
+            reason = "too_short"
+        elif len(key) > max_chars:
+            reason = "too_long"
+        elif any(not VALUE_MIN <= row["hidden_params"][d] <= VALUE_MAX for d in DIMS):
+            reason = "out_of_range"
+        if reason:
+            stats[reason] += 1
+            continue
+        seen.add(key)
+        kept.append(row)
+    stats["kept"] = len(kept)
+    return kept, stats
+
+
+def hash_bucket(text: str, salt: str) -> float:
+    digest = hashlib.sha256(f"{salt}:{normalize_request(text)}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def split_rows(rows: list[dict], valid_fraction: float, salt: str = "split-v1"):
+    """Deterministic train/valid split by a hash of the request, independent of row order."""
+    train, valid = [], []
+    for row in rows:
+        (valid if hash_bucket(row["request"], salt) < valid_fraction else train).append(row)
+    return train, valid
+
+
+def _manifest_files(folder: Path, names: list[str]) -> dict:
+    return {n: sha256_file(folder / n) for n in names}
+
+
+def _verify_files(folder: Path, manifest: dict, error) -> None:
+    for name, digest in manifest["files"].items():
+        if not (folder / name).exists() or sha256_file(folder / name) != digest:
+            raise error(f"{folder / name} does not match the sha256 in {folder / 'manifest.json'}; "
+                        "it was altered after it was written. Restore it or use a new data.name.")
+
+
+def freeze_eval(folder: Path, rows: list[dict], origin: dict) -> dict:
+    """Write the frozen eval set once. Re-freezing identical rows is a no-op; different rows are refused."""
+    folder = Path(folder)
+    manifest_path = folder / "manifest.json"
+    if manifest_path.exists():
+        existing = load_eval(folder)
+        if [r["request"] for r in existing] != [r["request"] for r in rows] or existing != rows:
+            raise FrozenEvalError(f"{folder} already holds a frozen eval set with different rows; "
+                                  "a frozen set never changes. Use a new data.name for a new eval set.")
+        return json.loads(manifest_path.read_text())
+    write_table(rows, folder / "eval.parquet")
+    manifest = {"kind": "frozen_eval", "rows": len(rows), "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "origin": origin, "files": _manifest_files(folder, ["eval.parquet"])}
+    write_json(manifest, manifest_path)
+    return manifest
+
+
+def load_eval(folder: Path) -> list[dict]:
+    """Load the frozen eval set after checking it against its manifest."""
+    folder = Path(folder)
+    if not (folder / "manifest.json").exists():
+        raise FrozenEvalError(f"no frozen eval set at {folder}; run `campaign data freeze` first")
+    _verify_files(folder, json.loads((folder / "manifest.json").read_text()), FrozenEvalError)
+    return read_table(folder / "eval.parquet")
+
+
+def build_base_version(folder: Path, rows: list[dict], eval_rows: list[dict], *, inputs: dict,
+                       valid_fraction: float, min_chars: int, max_chars: int) -> DataVersion:
+    """Filter and split ``rows`` into version ``folder`` (normally ``v1``), excluding every eval request."""
+    folder = Path(folder)
+    if (folder / "manifest.json").exists():
+        version = load_version(folder)
+        if version.manifest["inputs"] != inputs:
+            raise DataVersionError(f"{folder} was built from different inputs:\n  on disk: {version.manifest['inputs']}\n"
+                                   f"  asked:   {inputs}\nVersions are immutable: use a new data.name or remove {folder}.")
+        return version
+    exclude = {normalize_request(r["request"]) for r in eval_rows}
+    kept, stats = quality_filter(rows, min_chars=min_chars, max_chars=max_chars, exclude=exclude)
+    train, valid = split_rows(kept, valid_fraction)
+    write_table(train, folder / "train.parquet")
+    write_table(valid, folder / "valid.parquet")
+    manifest = {"kind": "dataset_version", "version": folder.name, "parent": None, "inputs": inputs,
+                "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "filter": stats,
+                "counts": {"train": len(train), "valid": len(valid)},
+                "files": _manifest_files(folder, ["train.parquet", "valid.parquet"])}
+    write_json(manifest, folder / "manifest.json")
+    return DataVersion(folder, train, valid, manifest)
+
+
+def load_version(folder: Path) -> DataVersion:
+    """Load a dataset version after checking its files against the manifest."""
+    folder = Path(folder)
+    manifest_path = folder / "manifest.json"
+    if not manifest_path.exists():
+        raise DataVersionError(f"no dataset version at {folder} (missing manifest.json)")
+    manifest = json.loads(manifest_path.read_text())
+    _verify_files(folder, manifest, DataVersionError)
+    return DataVersion(folder, read_table(folder / "train.parquet"), read_table(folder / "valid.parquet"), manifest)

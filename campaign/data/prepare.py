@@ -1,0 +1,78 @@
+"""From a DataConfig to a frozen eval set and a base dataset version on disk."""
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+
+from campaign.data.io import load_rows
+from campaign.data.pipeline import (DataVersion, build_base_version, freeze_eval, hash_bucket, load_eval,
+                                    normalize_request, quality_filter, split_rows)
+
+__all__ = ["eval_dir", "version_dir", "prepare_eval", "prepare_base_version", "prepare_data"]
+
+
+def eval_dir(data_cfg) -> Path:
+    return Path(data_cfg.root) / data_cfg.name / "eval"
+
+
+def version_dir(data_cfg, version: int = 1) -> Path:
+    return Path(data_cfg.root) / data_cfg.name / f"v{version}"
+
+
+def _carve_eval(rows: list[dict], size: int) -> list[dict]:
+    """Deterministic eval rows from user data: the ``size`` rows with the lowest split hash."""
+    kept, _ = quality_filter(rows, min_chars=1, max_chars=10**6)
+    return sorted(kept, key=lambda r: hash_bucket(r["request"], "eval-v1"))[:size]
+
+
+def prepare_eval(data_cfg) -> list[dict]:
+    """Load the frozen eval set, freezing it first if this dataset has none yet."""
+    folder = eval_dir(data_cfg)
+    if (folder / "manifest.json").exists():
+        return load_eval(folder)
+    if data_cfg.eval_source:
+        rows, origin = load_rows(data_cfg.eval_source)[: data_cfg.eval_size], {"eval_source": data_cfg.eval_source}
+    elif data_cfg.source != "generate":
+        rows, origin = _carve_eval(load_rows(data_cfg.source), data_cfg.eval_size), {"carved_from": data_cfg.source}
+    else:
+        from campaign.datagen import generate
+
+        candidates = generate(3 * data_cfg.eval_size, data_cfg.eval_seed, ja_share=data_cfg.ja_share, source="eval")
+        kept, _ = quality_filter(candidates, min_chars=data_cfg.min_chars, max_chars=data_cfg.max_chars)
+        rows, origin = kept[: data_cfg.eval_size], {"generator_seed": data_cfg.eval_seed, "ja_share": data_cfg.ja_share}
+    if len(rows) < data_cfg.eval_size:
+        raise ValueError(f"data.eval_size={data_cfg.eval_size} but only {len(rows)} distinct eval rows are available")
+    freeze_eval(folder, rows, origin)
+    return load_eval(folder)
+
+
+def _generated_rows(data_cfg, exclude: set[str]) -> list[dict]:
+    """Generate until the training split of the filtered rows reaches ``base_size``, then trim."""
+    from campaign.datagen import generate
+
+    n = int(data_cfg.base_size / (1 - data_cfg.valid_fraction) * 1.5) + 20
+    kept, _ = quality_filter(generate(n, data_cfg.seed, ja_share=data_cfg.ja_share), min_chars=data_cfg.min_chars,
+                             max_chars=data_cfg.max_chars, exclude=exclude)
+    train, valid = split_rows(kept, data_cfg.valid_fraction)
+    if len(train) < data_cfg.base_size:
+        raise ValueError(f"data.base_size={data_cfg.base_size}: the generator gave only {len(train)} distinct rows")
+    # Keep the hash split's proportion: valid rows are those before the last kept train row.
+    last = {id(r) for r in train[: data_cfg.base_size]}
+    cut = max(i for i, r in enumerate(kept) if id(r) in last) + 1
+    return kept[:cut]
+
+
+def prepare_base_version(data_cfg, eval_rows: list[dict]) -> DataVersion:
+    """Build (or reuse, if its inputs match) version v1 of the dataset."""
+    exclude = {normalize_request(r["request"]) for r in eval_rows}
+    inputs = {k: v for k, v in asdict(data_cfg).items() if k not in ("root", "name", "eval_source", "eval_size", "eval_seed")}
+    rows = _generated_rows(data_cfg, exclude) if data_cfg.source == "generate" else load_rows(data_cfg.source)
+    return build_base_version(version_dir(data_cfg, 1), rows, eval_rows, inputs=inputs,
+                              valid_fraction=data_cfg.valid_fraction, min_chars=data_cfg.min_chars,
+                              max_chars=data_cfg.max_chars)
+
+
+def prepare_data(data_cfg) -> tuple[DataVersion, list[dict]]:
+    """Frozen eval rows and the base version, validated, before any trial starts."""
+    eval_rows = prepare_eval(data_cfg)
+    return prepare_base_version(data_cfg, eval_rows), eval_rows

@@ -1,0 +1,173 @@
+"""The one explicit schema of a teacher row, and its validation.
+
+A row is ``{"id", "request", "lang", "source", "hidden_params": {six ints}}``.
+User files must carry ``request`` and ``hidden_params``; ``id``, ``lang`` and
+``source`` are optional and filled in. Any other key is an error.
+
+Integral floats (``40.0``) are accepted and stored as the integer ``40``:
+pandas and many JSON writers emit them for integer columns, and the value is
+exact. Non-integral floats (``40.5``), NaN, infinities, booleans and strings
+are rejected. This module imports neither Ray nor torch.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+DIMS: tuple[str, ...] = ("energy", "warmth", "brightness", "acousticness", "complexity", "nostalgia")
+VALUE_MIN, VALUE_MAX = 0, 100
+REQUIRED_KEYS = ("request", "hidden_params")
+OPTIONAL_KEYS = ("id", "lang", "source")
+LANGS = ("en", "ja")
+MAX_PROBLEMS_SHOWN = 20
+
+__all__ = [
+    "DIMS", "VALUE_MIN", "VALUE_MAX", "Problem", "DataValidationError", "features",
+    "arrow_schema", "validate_rows", "row_id", "detect_lang", "target_json",
+]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One validation failure, located by file, 1-based row and field."""
+
+    file: str
+    row: int | None
+    field: str | None
+    message: str
+
+    def __str__(self) -> str:
+        where = self.file if self.row is None else f"{self.file}: row {self.row}"
+        return f"{where}: {'field ' + repr(self.field) + ': ' if self.field else ''}{self.message}"
+
+
+class DataValidationError(ValueError):
+    """Raised when a dataset fails validation; carries every problem found."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        shown = "\n  ".join(str(p) for p in problems[:MAX_PROBLEMS_SHOWN])
+        more = len(problems) - MAX_PROBLEMS_SHOWN
+        tail = f"\n  … and {more} more" if more > 0 else ""
+        super().__init__(f"{len(problems)} data problem(s); nothing was written:\n  {shown}{tail}")
+
+
+def features():
+    """The ``datasets.Features`` of a row (imported lazily: datasets is heavy)."""
+    from datasets import Features, Value
+
+    return Features({
+        "id": Value("string"),
+        "request": Value("string"),
+        "lang": Value("string"),
+        "source": Value("string"),
+        "hidden_params": {d: Value("int64") for d in DIMS},
+    })
+
+
+def arrow_schema():
+    """The pyarrow schema matching :func:`features`."""
+    return features().arrow_schema
+
+
+def row_id(request: str) -> str:
+    """A stable id from the request text, so the same request always maps to one id."""
+    return hashlib.sha1(request.strip().encode("utf-8")).hexdigest()[:12]
+
+
+def detect_lang(text: str) -> str:
+    """``ja`` when the text has any kana or CJK ideographs, else ``en``."""
+    return "ja" if any("\u3040" <= ch <= "\u30ff" or "\u4e00" <= ch <= "\u9fff" for ch in text) else "en"
+
+
+def target_json(hidden_params: dict[str, int]) -> str:
+    """The completion the model learns: one JSON object in the fixed key order."""
+    return json.dumps({d: int(hidden_params[d]) for d in DIMS}, ensure_ascii=False)
+
+
+def _check_value(value: Any) -> tuple[int | None, str | None]:
+    """Return (int value, None) or (None, reason)."""
+    if isinstance(value, bool) or value is None or not isinstance(value, (int, float)):
+        return None, f"expected an integer 0–100, got {type(value).__name__} {value!r}"
+    if isinstance(value, float):
+        if math.isnan(value):
+            return None, "value is NaN"
+        if math.isinf(value):
+            return None, f"value is {value}"
+        if not value.is_integer():
+            return None, f"value {value} is not integral (integral floats like 40.0 are accepted)"
+        value = int(value)
+    if not VALUE_MIN <= value <= VALUE_MAX:
+        return None, f"value {value} is out of range {VALUE_MIN}–{VALUE_MAX}"
+    return int(value), None
+
+
+def _validate_row(raw: Any, file: str, row: int, problems: list[Problem]) -> dict | None:
+    if not isinstance(raw, dict):
+        problems.append(Problem(file, row, None, f"expected a JSON object, got {type(raw).__name__}"))
+        return None
+    start = len(problems)
+    for key in REQUIRED_KEYS:
+        if key not in raw:
+            problems.append(Problem(file, row, key, "missing required key"))
+    for key in raw:
+        if key not in REQUIRED_KEYS + OPTIONAL_KEYS:
+            problems.append(Problem(file, row, key, f"unexpected key (allowed: {', '.join(REQUIRED_KEYS + OPTIONAL_KEYS)})"))
+    request = raw.get("request")
+    if "request" in raw and (not isinstance(request, str) or not request.strip()):
+        problems.append(Problem(file, row, "request", "must be a non-empty string"))
+    for key in OPTIONAL_KEYS:
+        if raw.get(key) is not None and not isinstance(raw[key], str):
+            problems.append(Problem(file, row, key, f"must be a string, got {type(raw[key]).__name__}"))
+    if raw.get("lang") is not None and raw.get("lang") not in LANGS:
+        problems.append(Problem(file, row, "lang", f"must be one of {LANGS}, got {raw['lang']!r}"))
+    params = _validate_params(raw.get("hidden_params"), file, row, problems) if "hidden_params" in raw else None
+    if len(problems) > start:
+        return None
+    return {
+        "id": raw.get("id") or row_id(request),
+        "request": request,
+        "lang": raw.get("lang") or detect_lang(request),
+        "source": raw.get("source") or "user",
+        "hidden_params": params,
+    }
+
+
+def _validate_params(params: Any, file: str, row: int, problems: list[Problem]) -> dict | None:
+    if not isinstance(params, dict):
+        problems.append(Problem(file, row, "hidden_params", f"expected an object with keys {', '.join(DIMS)}"))
+        return None
+    out: dict[str, int] = {}
+    for dim in DIMS:
+        if dim not in params:
+            problems.append(Problem(file, row, f"hidden_params.{dim}", "missing required key"))
+            continue
+        value, reason = _check_value(params[dim])
+        if reason:
+            problems.append(Problem(file, row, f"hidden_params.{dim}", reason))
+        else:
+            out[dim] = value
+    for key in params:
+        if key not in DIMS:
+            problems.append(Problem(file, row, f"hidden_params.{key}", f"unexpected key (allowed: {', '.join(DIMS)})"))
+    return out if len(out) == len(DIMS) and set(params) == set(DIMS) else None
+
+
+def validate_rows(rows: Iterable[tuple[int, Any]], file: str | Path) -> list[dict]:
+    """Validate ``(row_number, raw_row)`` pairs; return normalised rows or raise with every problem."""
+    file = str(file)
+    problems: list[Problem] = []
+    out = []
+    for row, raw in rows:
+        clean = _validate_row(raw, file, row, problems)
+        if clean is not None:
+            out.append(clean)
+    if not out and not problems:
+        problems.append(Problem(file, None, None, "file holds no rows"))
+    if problems:
+        raise DataValidationError(problems)
+    return out

@@ -1,0 +1,80 @@
+"""Load a base model (4-bit NF4, int8 or unquantized) and wrap it with LoRA.
+
+Imported only inside Ray workers: this is where torch, bitsandbytes and CUDA
+state come to life, never in the Tune driver.
+"""
+from __future__ import annotations
+
+import logging
+
+log = logging.getLogger(__name__)
+
+__all__ = ["load_tokenizer", "load_base_model", "apply_lora", "pick_device"]
+
+
+def pick_device(use_gpu: bool):
+    import torch
+
+    if use_gpu:
+        import ray.train.torch
+
+        return ray.train.torch.get_device()
+    return torch.device("cpu")
+
+
+def load_tokenizer(path: str, trust_remote_code: bool = False):
+    """Tokenizer with an explicit pad token (eos when the model has none, logged)."""
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+    if tok.pad_token_id is None:
+        log.info("tokenizer of %s has no pad token; padding with eos %r", path, tok.eos_token)
+        tok.pad_token = tok.eos_token
+    if tok.eos_token_id is None:
+        raise ValueError(f"tokenizer of {path} has no eos token; generation could not stop")
+    return tok
+
+
+def _quantization_config(model_cfg: dict, dtype):
+    from transformers import BitsAndBytesConfig
+
+    if model_cfg["quantization"] == "nf4":
+        return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=dtype,
+                                  bnb_4bit_use_double_quant=model_cfg["double_quant"])
+    if model_cfg["quantization"] == "int8":
+        return BitsAndBytesConfig(load_in_8bit=True)
+    return None
+
+
+def load_base_model(path: str, model_cfg: dict, device):
+    """The base model on ``device``; quantized layers compute in ``model.compute_dtype``."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    dtype = getattr(torch, model_cfg["compute_dtype"])
+    kwargs = {"dtype": dtype, "trust_remote_code": model_cfg["trust_remote_code"]}
+    quant = _quantization_config(model_cfg, dtype)
+    if quant is not None:
+        kwargs["quantization_config"] = quant
+    if device.type == "cuda":
+        # One process per GPU (or MIG slice): keep the whole model on this worker's device.
+        kwargs["device_map"] = {"": device.index or 0}
+    model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
+    if quant is None and device.type != "cuda":
+        model.to(device)
+    return model
+
+
+def apply_lora(model, lora_cfg: dict, quantized: bool, gradient_checkpointing: bool):
+    """Wrap ``model`` with a fresh LoRA adapter; only adapter (and modules_to_save) weights train."""
+    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+
+    if quantized:
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=gradient_checkpointing)
+    elif gradient_checkpointing:
+        model.gradient_checkpointing_enable()
+        model.enable_input_require_grads()
+    config = LoraConfig(r=lora_cfg["r"], lora_alpha=lora_cfg["alpha"], lora_dropout=lora_cfg["dropout"],
+                        target_modules=lora_cfg["target_modules"], modules_to_save=lora_cfg["modules_to_save"] or None,
+                        task_type="CAUSAL_LM")
+    return get_peft_model(model, config)

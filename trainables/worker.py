@@ -1,0 +1,140 @@
+"""The Ray Train worker: QLoRA SFT, batched-generation eval, one checkpoint per epoch."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import resource
+import tempfile
+import time
+
+__all__ = ["train_loop_per_worker"]
+
+
+def _peak_mem_mb(device) -> float:
+    import torch
+
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _trial_rows(cfg: dict, data: dict) -> tuple[list[dict], dict]:
+    from campaign.augment import build_trial_train_set
+
+    t = cfg["train"]
+    return build_trial_train_set(
+        data["train"], version=data["version"], base_size=data["base_size"], add_ratio=t["add_ratio"],
+        replay_ratio=t["replay_ratio"], replay_pool=data["replay_pool"], eval_requests=data["eval_requests"],
+        focus_dims=tuple(data["focus_dims"]), ja_share=cfg["data"]["ja_share"])
+
+
+def _save_checkpoint(model, folder: str, metrics: dict, details: dict, manifest: dict) -> None:
+    model.save_pretrained(os.path.join(folder, "adapter"))
+    for name, obj in (("metrics.json", metrics), ("details.json", details), ("train_set.json", manifest)):
+        with open(os.path.join(folder, name), "w", encoding="utf-8") as fh:
+            json.dump(obj, fh, ensure_ascii=False, indent=1, default=float)
+
+
+def _optimizer(model, cfg: dict, total_steps: int):
+    import torch
+    from transformers import get_linear_schedule_with_warmup
+
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=cfg["train"]["lr"], weight_decay=cfg["train"]["weight_decay"])
+    warmup = int(cfg["train"]["warmup_ratio"] * total_steps)
+    return params, opt, get_linear_schedule_with_warmup(opt, warmup, total_steps)
+
+
+def train_loop_per_worker(loop_cfg: dict) -> None:
+    """Entry point run by every Ray Train worker; ``loop_cfg`` carries the trial config and data ref."""
+    import ray
+    import ray.train
+    import torch
+
+    from trainables.evaluate import evaluate_rows
+    from trainables.modeling import apply_lora, load_base_model, load_tokenizer, pick_device
+    from trainables.sft import batches, encode_rows
+
+    timing = {"time/worker_start_s": time.time() - loop_cfg["t0"]}
+    cfg, ctx = loop_cfg["cfg"], ray.train.get_context()
+    rank, world = ctx.get_world_rank(), ctx.get_world_size()
+    torch.manual_seed(cfg["train"]["seed"])
+    torch.set_num_threads(max(1, int(cfg["resources"]["cpus_per_worker"])))
+    device = pick_device(cfg["resources"]["gpus_per_worker"] > 0)
+
+    t = time.time()
+    data = ray.get(loop_cfg["data_ref"])
+    rows, manifest = _trial_rows(cfg, data)
+    timing["time/data_s"] = time.time() - t
+
+    t = time.time()
+    tok = load_tokenizer(loop_cfg["model_path"], cfg["model"]["trust_remote_code"])
+    model = load_base_model(loop_cfg["model_path"], cfg["model"], device)
+    model = apply_lora(model, cfg["lora"], cfg["model"]["quantization"] != "none", cfg["train"]["gradient_checkpointing"])
+    timing["time/model_load_s"] = time.time() - t
+    train_model = model
+    if world > 1:
+        train_model = ray.train.torch.prepare_model(model, move_to_device=False, parallel_strategy="ddp")
+
+    examples, truncated = encode_rows(tok, rows[rank::world], cfg["model"]["prompt_template"], cfg["model"]["max_seq_len"])
+    tc = cfg["train"]
+    steps_per_epoch = math.ceil(len(examples) / (tc["batch_size"] * tc["grad_accum"]))
+    total_steps = min(tc["epochs"] * steps_per_epoch, tc["max_steps"] or 10**9)
+    params, opt, sched = _optimizer(model, cfg, total_steps)
+    stats = {"steps": 0, "tokens": 0, "train_s": 0.0, "eval_s": 0.0}
+    for epoch in range(1, tc["epochs"] + 1):
+        loss = _train_epoch(train_model, examples, tok, cfg, epoch, device, params, opt, sched, stats, total_steps)
+        last = epoch == tc["epochs"] or stats["steps"] >= total_steps
+        report = {"epoch": epoch, "train/loss": loss, "train/steps": stats["steps"], "train/rows": len(rows),
+                  "train/truncated": truncated, **timing, "time/train_s": stats["train_s"],
+                  "train/tokens_per_s": stats["tokens"] / max(stats["train_s"], 1e-9)}
+        _evaluate_and_report(model, tok, cfg, data, device, report, stats, manifest, rank, last)
+        if last:
+            break
+
+
+def _train_epoch(model, examples, tok, cfg, epoch, device, params, opt, sched, stats, total_steps) -> float:
+    import torch
+
+    tc = cfg["train"]
+    model.train()
+    t, losses = time.time(), []
+    for i, batch in enumerate(batches(examples, tc["batch_size"], tok.pad_token_id, tc["seed"] * 1000 + epoch)):
+        batch = {k: v.to(device) for k, v in batch.items()}
+        loss = model(**batch).loss
+        (loss / tc["grad_accum"]).backward()
+        losses.append(loss.item())
+        stats["tokens"] += int(batch["attention_mask"].sum())
+        if (i + 1) % tc["grad_accum"] == 0:
+            torch.nn.utils.clip_grad_norm_(params, tc["max_grad_norm"])
+            opt.step()
+            sched.step()
+            opt.zero_grad(set_to_none=True)
+            stats["steps"] += 1
+            if stats["steps"] >= total_steps:
+                break
+    stats["train_s"] += time.time() - t
+    return sum(losses) / max(len(losses), 1)
+
+
+def _evaluate_and_report(model, tok, cfg, data, device, report, stats, manifest, rank, last) -> None:
+    import ray.train
+
+    t = time.time()
+    details = {}
+    if rank == 0:
+        scores, details["valid"] = evaluate_rows(model, tok, data["valid"], cfg, device, "valid")
+        report.update(scores)
+        if last:  # the frozen eval set is scored once, on the adapter that would be promoted
+            scores, details["eval"] = evaluate_rows(model, tok, data["eval"], cfg, device, "eval")
+            report.update(scores)
+    stats["eval_s"] += time.time() - t
+    report["time/eval_s"] = stats["eval_s"]
+    report["train/peak_mem_mb"] = _peak_mem_mb(device)
+    if rank != 0:
+        ray.train.report(report)
+        return
+    with tempfile.TemporaryDirectory() as folder:
+        _save_checkpoint(model, folder, report, details, manifest)
+        ray.train.report(report, checkpoint=ray.train.Checkpoint.from_directory(folder))
