@@ -21,7 +21,7 @@ __all__ = ["counts_for", "rank_by_mean_error", "build_trial_train_set"]
 
 def counts_for(base_size: int, add_ratio: float, replay_ratio: float) -> tuple[int, int]:
     """Rows to add and to replay; trials whose ratios round to the same counts share a training set."""
-    return round(add_ratio * base_size), round(replay_ratio * base_size)
+    return int(add_ratio * base_size + 0.5), int(replay_ratio * base_size + 0.5)  # halves round up
 
 
 def rank_by_mean_error(train_rows: list[dict]) -> list[str]:

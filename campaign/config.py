@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -19,10 +20,26 @@ import yaml
 from campaign.search import SearchConfig
 from campaign.errors import ConfigError
 
-__all__ = ["ConfigError", "DataConfig", "ModelConfig", "LoraSettings", "TrainConfig", "ResourcesConfig",
+__all__ = ["ConfigError", "read_yaml", "DataConfig", "ModelConfig", "LoraSettings", "TrainConfig", "ResourcesConfig",
            "TrackingConfig", "CampaignConfig", "SearchConfig", "load_config", "parse_overrides"]
 
 QUANTIZATIONS = ("nf4", "int8", "none")
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that reads ``3e-4`` as a float (YAML 1.2), as every user expects of a learning rate."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:\d[\d_]*)?(?:\.\d*)?[eE][-+]?\d+$|^[-+]?(?:\d[\d_]*)\.\d*(?:[eE][-+]?\d+)?$"
+               r"|^[-+]?\.\d+(?:[eE][-+]?\d+)?$|^[-+]?\.(?:inf|Inf|INF)$|^\.(?:nan|NaN|NAN)$"),
+    list("-+0123456789."))
+
+
+def read_yaml(text: str):
+    """Parse YAML with the engine's float rule (``3e-4`` is a float)."""
+    return yaml.load(text, Loader=_Loader)
 DTYPES = ("bfloat16", "float16", "float32")
 WANDB_MODES = ("auto", "disabled", "offline", "online")
 
@@ -243,7 +260,7 @@ def parse_overrides(items: list[str]) -> dict:
         *parents, leaf = key.strip().split(".")
         for part in parents:
             node = node.setdefault(part, {})
-        node[leaf] = yaml.safe_load(raw)
+        node[leaf] = read_yaml(raw)
     return out
 
 
@@ -262,9 +279,12 @@ def load_config(path: str | Path | None = None, overrides: list[str] | dict | No
         if not path.exists():
             raise ConfigError(f"config file {path} does not exist")
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            data = read_yaml(path.read_text(encoding="utf-8")) or {}
         except yaml.YAMLError as err:
             raise ConfigError(f"{path}: not valid YAML: {err}") from err
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: expected a mapping of config sections (name, data, model, ...), "
+                              f"got {type(data).__name__}")
     if isinstance(overrides, list):
         overrides = parse_overrides(overrides)
     data = _merge(data, overrides or {})

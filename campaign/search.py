@@ -73,8 +73,8 @@ class SearchConfig:
                                   "trial 1 evaluates it, so widen the range or change the value")
 
     def default_point(self, cfg: Any) -> dict:
-        """The config's own values of the searched keys, as a nested dict."""
-        return nested({k: getattr(getattr(cfg, k.split(".")[0]), k.split(".")[1]) for k in self.space})
+        """The config's own values of the searched keys, keyed as OptunaSearch names them (``train/lr``)."""
+        return {k.replace(".", "/"): getattr(getattr(cfg, k.split(".")[0]), k.split(".")[1]) for k in self.space}
 
     def tune_space(self) -> dict:
         """The space as a nested dict of Tune domains (OptunaSearch converts it)."""

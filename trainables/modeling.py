@@ -12,14 +12,17 @@ log = logging.getLogger(__name__)
 __all__ = ["load_tokenizer", "load_base_model", "apply_lora", "pick_device"]
 
 
-def pick_device(use_gpu: bool):
+def pick_device(use_gpu: bool, in_train: bool = True):
+    """This worker's device: Ray Train's local-rank GPU, cuda:0 in a plain Ray task, or the CPU."""
     import torch
 
-    if use_gpu:
+    if not use_gpu:
+        return torch.device("cpu")
+    if in_train:
         import ray.train.torch
 
         return ray.train.torch.get_device()
-    return torch.device("cpu")
+    return torch.device("cuda", 0)  # Ray sets CUDA_VISIBLE_DEVICES to this task's GPU
 
 
 def load_tokenizer(path: str, trust_remote_code: bool = False):

@@ -44,13 +44,14 @@ def qlora_trial(config: dict, static: dict) -> None:
 
     t0 = time.time()
     cfg = merge_trial_config(static["config"], config)
-    trial_dir = ray.tune.get_context().get_trial_dir()
+    trial_id = ray.tune.get_context().get_trial_id()
     trainer = TorchTrainer(
         train_loop_per_worker,
         train_loop_config={"cfg": cfg, "data_ref": static["data_ref"], "model_path": static["model_path"], "t0": t0},
         scaling_config=scaling_for(cfg["resources"]),
         run_config=ray.train.RunConfig(
-            name="train", storage_path=trial_dir, callbacks=[TuneReportCallback()],
+            # Checkpoints live in the cycle folder (<cycle>/train/<trial_id>), not in Ray's session temp dir.
+            name=trial_id, storage_path=static["train_storage"], callbacks=[TuneReportCallback()],
             checkpoint_config=ray.train.CheckpointConfig(num_to_keep=2),
             failure_config=ray.train.FailureConfig(max_failures=0),  # retries belong to Tune's FailureConfig
         ),

@@ -1,4 +1,8 @@
-"""The Ray Train worker: QLoRA SFT, batched-generation eval, one checkpoint per epoch."""
+"""The Ray Train worker: QLoRA SFT, batched-generation eval, one checkpoint per epoch.
+
+torch, transformers, peft and bitsandbytes are imported inside the functions, so
+importing this module in the Tune driver loads none of them.
+"""
 from __future__ import annotations
 
 import json
@@ -7,6 +11,10 @@ import os
 import resource
 import tempfile
 import time
+
+from trainables.evaluate import evaluate_rows
+from trainables.modeling import apply_lora, load_base_model, load_tokenizer, pick_device
+from trainables.sft import batches, encode_rows
 
 __all__ = ["train_loop_per_worker"]
 
@@ -51,10 +59,6 @@ def train_loop_per_worker(loop_cfg: dict) -> None:
     import ray
     import ray.train
     import torch
-
-    from trainables.evaluate import evaluate_rows
-    from trainables.modeling import apply_lora, load_base_model, load_tokenizer, pick_device
-    from trainables.sft import batches, encode_rows
 
     timing = {"time/worker_start_s": time.time() - loop_cfg["t0"]}
     cfg, ctx = loop_cfg["cfg"], ray.train.get_context()

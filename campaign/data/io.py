@@ -38,17 +38,30 @@ def load_rows(path: str | Path) -> list[dict]:
 
 
 def _iter_jsonl(path: Path) -> Iterator[tuple[int, Any]]:
-    problems = []
-    rows = []
-    with path.open(encoding="utf-8") as fh:
-        for line_no, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                # NaN and Infinity parse to floats here; row validation rejects them with the field named.
-                rows.append((line_no, json.loads(line)))
-            except json.JSONDecodeError as err:
-                problems.append(Problem(str(path), line_no, None, f"broken JSON line: {err.msg} at column {err.colno}"))
+    """JSON Lines; a ``.json`` file may instead hold one JSON array of rows (numbered from 1)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        line = path.read_bytes()[: err.start].count(b"\n") + 1
+        raise DataValidationError([Problem(str(path), line, None, f"not UTF-8 text ({err.reason} at byte {err.start})")]) from err
+    if not text.strip():
+        raise DataValidationError([Problem(str(path), None, None, "file is empty")])
+    if path.suffix.lower() == ".json" and text.lstrip().startswith("["):
+        try:
+            items = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise DataValidationError([Problem(str(path), err.lineno, None, f"broken JSON: {err.msg}")]) from err
+        yield from enumerate(items, 1)
+        return
+    problems, rows = [], []
+    for line_no, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            # NaN and Infinity parse to floats here; row validation rejects them with the field named.
+            rows.append((line_no, json.loads(line)))
+        except json.JSONDecodeError as err:
+            problems.append(Problem(str(path), line_no, None, f"broken JSON line: {err.msg} at column {err.colno}"))
     if problems:
         raise DataValidationError(problems)
     yield from rows

@@ -31,7 +31,8 @@ def prepare_eval(data_cfg) -> list[dict]:
     if (folder / "manifest.json").exists():
         return load_eval(folder)
     if data_cfg.eval_source:
-        rows, origin = load_rows(data_cfg.eval_source)[: data_cfg.eval_size], {"eval_source": data_cfg.eval_source}
+        kept, _ = quality_filter(load_rows(data_cfg.eval_source), min_chars=data_cfg.min_chars, max_chars=data_cfg.max_chars)
+        rows, origin = kept[: data_cfg.eval_size], {"eval_source": data_cfg.eval_source}
     elif data_cfg.source != "generate":
         rows, origin = _carve_eval(load_rows(data_cfg.source), data_cfg.eval_size), {"carved_from": data_cfg.source}
     else:

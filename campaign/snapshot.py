@@ -1,0 +1,112 @@
+"""Turn a Tune ResultGrid into plain trial records and write a cycle's snapshot files."""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import re
+import shutil
+from pathlib import Path
+
+from campaign.data.io import write_json
+from campaign.search import flatten
+
+__all__ = ["trial_records", "write_snapshot", "copy_best_adapter", "summary_rows"]
+
+
+def _trial_id(result) -> str:
+    return (result.metrics or {}).get("trial_id") or Path(result.path).name
+
+
+def _trial_index(record: dict) -> int:
+    """Tune's creation counter, from the trial folder name ``<trainable>_<id>_<n>_<params>``."""
+    match = re.search(rf"{re.escape(record['trial_id'])}_(\d+)", Path(record["trial_dir"]).name)
+    return int(match.group(1)) if match else 10**9
+
+
+def _clean(value):
+    """NaN/inf -> None, recursively: the snapshot must be strict JSON."""
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
+def trial_records(result_grid, searched: list[str]) -> list[dict]:
+    """One plain record per trial, in trial-creation order."""
+    records = []
+    for result in result_grid:
+        metrics = result.metrics or {}
+        config = flatten(result.config or {})
+        numeric = {k: _clean(v) for k, v in metrics.items() if ("/" in k or k in ("epoch", "time_total_s"))
+                   and isinstance(v, (int, float)) and not isinstance(v, bool)}
+        records.append({
+            "trial_id": _trial_id(result), "state": "ERROR" if result.error else "TERMINATED",
+            "error": None if result.error is None else str(result.error).strip()[-2000:],
+            "config": {k: config.get(k) for k in searched}, "metrics": numeric,
+            "checkpoint_path": metrics.get("checkpoint_path"), "trial_dir": str(result.path),
+        })
+    records.sort(key=lambda r: (_trial_index(r), r["trial_id"]))
+    for i, r in enumerate(records, 1):
+        r["trial"] = i
+    return records
+
+
+def _csv_rows(snapshot: dict) -> list[dict]:
+    rows = []
+    for r in snapshot["trials"]:
+        rows.append({"kind": "trial", "name": r["trial_id"], "state": r["state"], "error": r["error"] or "",
+                     **{f"config/{k}": v for k, v in r["config"].items()}, **r["metrics"]})
+    for b in snapshot["baselines"]:
+        rows.append({"kind": "baseline", "name": b["mode"], "state": "DONE", "error": "", **b["metrics"]})
+    return rows
+
+
+def write_snapshot(folder: Path, snapshot: dict) -> None:
+    """``validation_snapshot.json`` and ``validation_snapshot.csv`` (one row per trial and baseline)."""
+    snapshot = _clean(snapshot)
+    write_json(snapshot, folder / "validation_snapshot.json")
+    rows = _csv_rows(snapshot)
+    fixed = ["kind", "name", "state", "error"]
+    rest = sorted({k for row in rows for k in row} - set(fixed), key=lambda k: (not k.startswith("config/"), k))
+    tmp = folder / "validation_snapshot.csv.tmp"
+    with tmp.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=fixed + rest)
+        writer.writeheader()
+        writer.writerows(rows)
+    tmp.replace(folder / "validation_snapshot.csv")
+
+
+def copy_best_adapter(record: dict, folder: Path) -> Path | None:
+    """Copy the best trial's final checkpoint (adapter, metrics, outputs) to ``folder``/best_adapter."""
+    src = record.get("checkpoint_path")
+    if not src or not Path(src).exists():
+        return None
+    dst = folder / "best_adapter"
+    shutil.rmtree(dst, ignore_errors=True)
+    shutil.copytree(src, dst)
+    (dst / "lineage.json").write_text(json.dumps({"trial_id": record["trial_id"], "config": record["config"],
+                                                  "checkpoint": src}, indent=1))
+    return dst
+
+
+def summary_rows(snapshot: dict) -> list[list[str]]:
+    """Rows of the printed summary table: trials, then baselines, on the frozen eval set."""
+    def f(v, fmt="{:.2f}"):
+        return "—" if v is None else fmt.format(v)
+
+    def short(key, v):
+        return f"{key.split('.')[-1]}={v:.3g}" if isinstance(v, float) else f"{key.split('.')[-1]}={v}"
+
+    rows = []
+    for r in snapshot["trials"]:
+        m = r["metrics"]
+        best = "★" if r["trial_id"] == snapshot.get("best_trial") else ""
+        rows.append([f"{r['trial']}{best}", r["state"].lower(), " ".join(short(k, v) for k, v in r["config"].items()),
+                     f(m.get("valid/objective")), f(m.get("eval/json_valid_rate")), f(m.get("eval/mae_raw")),
+                     f(m.get("time_total_s"), "{:.0f}")])
+    for b in snapshot["baselines"]:
+        m = b["metrics"]
+        rows.append([b["mode"], "", "", "", f(m.get("eval/json_valid_rate")), f(m.get("eval/mae_raw")), ""])
+    return rows

@@ -1,0 +1,119 @@
+"""Best trials and hard dimensions from plain trial records."""
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from campaign.decisions import best_trials, choose_hard_dims, finished
+from campaign.schema import DIMS
+
+METRIC = "valid/objective"
+
+
+def rec(trial_id, objective, state="TERMINATED", **dim_mae):
+    metrics = {METRIC: objective}
+    metrics.update({f"valid/mae_raw_{d}": v for d, v in dim_mae.items()})
+    return {"trial_id": trial_id, "state": state, "metrics": metrics}
+
+
+def full(trial_id, objective, base=5.0, state="TERMINATED", **over):
+    return rec(trial_id, objective, state=state, **{d: over.get(d, base) for d in DIMS})
+
+
+def test_finished_ignores_errors_and_non_finite_metrics():
+    records = [
+        rec("a", 1.0),
+        rec("b", 0.5, state="ERROR"),
+        rec("c", float("nan")),
+        rec("d", None),
+        rec("e", float("inf")),
+        rec("f", "0.1"),
+        {"trial_id": "g", "state": "TERMINATED"},  # no metrics at all
+        rec("h", 2),
+    ]
+    assert [r["trial_id"] for r in finished(records, METRIC)] == ["a", "h"]
+
+
+def test_best_trials_min_max_k_and_ties():
+    records = [rec("t3", 2.0), rec("t1", 1.0), rec("t2", 1.0), rec("t4", 3.0), rec("t0", 0.1, state="ERROR")]
+    assert [r["trial_id"] for r in best_trials(records, METRIC, "min", 3)] == ["t1", "t2", "t3"]
+    assert [r["trial_id"] for r in best_trials(records, METRIC, "max", 2)] == ["t4", "t3"]
+    # Ties are broken by trial id in both modes, whatever the input order.
+    assert [r["trial_id"] for r in best_trials(records[::-1], METRIC, "min", 2)] == ["t1", "t2"]
+    assert [r["trial_id"] for r in best_trials([rec("b", 1.0), rec("a", 1.0)], METRIC, "max", 2)] == ["a", "b"]
+    assert best_trials(records, METRIC, "min", 0) == []
+    assert len(best_trials(records, METRIC, "min", 10)) == 4
+
+
+def test_choose_hard_dims_over_k_best():
+    records = [
+        full("t1", 1.0, energy=10.0, nostalgia=20.0),
+        full("t2", 2.0, energy=30.0, warmth=25.0),
+        full("t3", 3.0, complexity=99.0),         # not among the 2 best: ignored
+        full("t0", 0.1, state="ERROR", brightness=500.0),  # errored: ignored
+    ]
+    out = choose_hard_dims(records, metric=METRIC, mode="min", k_best=2, n_dims=2)
+    assert out["best_trials"] == ["t1", "t2"]
+    assert out["per_dim_mae"]["energy"] == pytest.approx(20.0)
+    assert out["per_dim_mae"]["warmth"] == pytest.approx(15.0)
+    assert out["per_dim_mae"]["nostalgia"] == pytest.approx(12.5)
+    assert out["per_dim_mae"]["complexity"] == pytest.approx(5.0)
+    assert out["hard_dims"] == ["energy", "warmth"]
+    assert "energy 20.00, warmth 15.00" in out["reason"] and "2 best finished trial(s)" in out["reason"]
+    assert METRIC in out["reason"]
+
+    three = choose_hard_dims(records, metric=METRIC, mode="min", k_best=3, n_dims=1)
+    assert three["hard_dims"] == ["complexity"]  # (5 + 5 + 99) / 3 = 36.3
+    assert choose_hard_dims(records, metric=METRIC, mode="min", k_best=2, n_dims=3)["hard_dims"] == \
+        ["energy", "warmth", "nostalgia"]
+
+
+def test_choose_hard_dims_mode_max_picks_other_trials():
+    records = [full("low", 1.0, energy=40.0), full("high", 9.0, acousticness=40.0)]
+    assert choose_hard_dims(records, metric=METRIC, mode="min", k_best=1, n_dims=1)["hard_dims"] == ["energy"]
+    out = choose_hard_dims(records, metric=METRIC, mode="max", k_best=1, n_dims=1)
+    assert out["best_trials"] == ["high"] and out["hard_dims"] == ["acousticness"]
+
+
+def test_choose_hard_dims_ties_follow_dims_order():
+    out = choose_hard_dims([full("t", 1.0, base=7.0)], metric=METRIC, mode="min", n_dims=3)
+    assert out["hard_dims"] == list(DIMS[:3])
+    reordered = full("t", 1.0, base=1.0, nostalgia=9.0, energy=9.0)
+    assert choose_hard_dims([reordered], metric=METRIC, mode="min", n_dims=2)["hard_dims"] == ["energy", "nostalgia"]
+
+
+def test_choose_hard_dims_skips_missing_and_nan_dim_values():
+    records = [
+        rec("t1", 1.0, energy=10.0, warmth=float("nan")),
+        rec("t2", 2.0, energy=20.0, warmth=None, brightness=50.0),
+    ]
+    out = choose_hard_dims(records, metric=METRIC, mode="min", k_best=2, n_dims=2)
+    assert out["per_dim_mae"] == {"energy": 15.0, "brightness": 50.0}
+    assert out["hard_dims"] == ["brightness", "energy"]
+    assert all(not math.isnan(v) for v in out["per_dim_mae"].values())
+
+
+def test_no_finished_trial():
+    records = [rec("t1", 1.0, state="ERROR"), rec("t2", float("nan")), rec("t3", None)]
+    out = choose_hard_dims(records, metric=METRIC, mode="min")
+    assert out["best_trials"] == [] and out["hard_dims"] == [] and out["per_dim_mae"] == {}
+    assert "no finished trial" in out["reason"] and METRIC in out["reason"]
+    assert choose_hard_dims([], metric=METRIC, mode="max")["hard_dims"] == []
+
+
+def test_best_trials_without_valid_json():
+    # Finished with an objective (all outputs invalid -> objective 50), but every per-dim MAE is NaN.
+    records = [full("t1", 50.0, base=float("nan")), full("t2", 50.0, base=float("nan")), rec("t3", 50.0)]
+    out = choose_hard_dims(records, metric=METRIC, mode="min", k_best=3)
+    assert out["best_trials"] == ["t1", "t2", "t3"]
+    assert out["hard_dims"] == [] and out["per_dim_mae"] == {}
+    assert "valid JSON" in out["reason"] and "valid split" in out["reason"]
+
+
+def test_prefix_selects_split():
+    r = full("t1", 1.0)
+    r["metrics"].update({f"test/mae_raw_{d}": 1.0 for d in DIMS})
+    r["metrics"]["test/mae_raw_complexity"] = 8.0
+    out = choose_hard_dims([r], metric=METRIC, mode="min", n_dims=1, prefix="test")
+    assert out["hard_dims"] == ["complexity"] and "mean test mae_raw" in out["reason"]

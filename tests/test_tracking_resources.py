@@ -1,0 +1,166 @@
+"""W&B mode resolution, the workers' environment, and how many trials fit the cluster."""
+from __future__ import annotations
+
+import pytest
+
+from campaign.config import load_config
+from campaign.errors import ConfigError
+from campaign.runner import TRIAL_FN_CPU, max_concurrent_trials
+from campaign.tracking import SECRET_ENV, WANDB_HOST, resolve_wandb_mode, worker_env
+
+
+class FakeReach:
+    def __init__(self, ok: bool):
+        self.ok, self.calls = ok, []
+
+    def __call__(self, host):
+        self.calls.append(host)
+        return self.ok
+
+
+KEY = {"WANDB_API_KEY": "k-123"}
+
+
+# ---------------------------------------------------------------- resolve_wandb_mode
+
+
+@pytest.mark.parametrize("mode", ["disabled", "offline"])
+def test_disabled_and_offline_never_touch_the_network(mode):
+    reach = FakeReach(True)
+    assert resolve_wandb_mode(mode, env=KEY, reachable=reach) == (mode, f"tracking.wandb={mode}")
+    assert resolve_wandb_mode(mode, env={}, reachable=reach)[0] == mode
+    assert reach.calls == []
+
+
+def test_online_without_key_raises():
+    reach = FakeReach(True)
+    for env in ({}, {"WANDB_API_KEY": ""}):
+        with pytest.raises(ConfigError, match=r"tracking\.wandb=online: WANDB_API_KEY is not set"):
+            resolve_wandb_mode("online", env=env, reachable=reach)
+    assert reach.calls == []
+
+
+def test_online_unreachable_raises():
+    reach = FakeReach(False)
+    with pytest.raises(ConfigError) as info:
+        resolve_wandb_mode("online", env=KEY, reachable=reach)
+    assert "tracking.wandb" in str(info.value) and "api.wandb.ai cannot be reached" in str(info.value)
+    assert reach.calls == [WANDB_HOST]
+
+
+def test_online_reachable():
+    reach = FakeReach(True)
+    assert resolve_wandb_mode("online", env=KEY, reachable=reach)[0] == "online"
+    assert reach.calls == [WANDB_HOST]
+
+
+def test_auto_without_key_is_offline_without_probing():
+    reach = FakeReach(True)
+    mode, why = resolve_wandb_mode("auto", env={"OTHER": "x"}, reachable=reach)
+    assert mode == "offline" and "no WANDB_API_KEY" in why
+    assert reach.calls == []
+
+
+def test_auto_with_key_unreachable_is_offline_and_says_why():
+    mode, why = resolve_wandb_mode("auto", env=KEY, reachable=FakeReach(False))
+    assert mode == "offline"
+    assert "WANDB_API_KEY is set" in why and "unreachable" in why and "api.wandb.ai" in why
+
+
+def test_auto_with_key_reachable_is_online():
+    mode, why = resolve_wandb_mode("auto", env=KEY, reachable=FakeReach(True))
+    assert mode == "online" and "auto" in why
+
+
+def test_env_defaults_to_os_environ(monkeypatch):
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    assert resolve_wandb_mode("auto", reachable=FakeReach(True))[0] == "offline"
+    monkeypatch.setenv("WANDB_API_KEY", "from-os-environ")
+    assert resolve_wandb_mode("auto", reachable=FakeReach(True))[0] == "online"
+
+
+# ---------------------------------------------------------------- worker_env
+
+
+def test_worker_env_never_carries_secrets(monkeypatch):
+    secrets = {name: f"secret-value-{i}" for i, name in enumerate(SECRET_ENV)}
+    assert {"HF_TOKEN", "WANDB_API_KEY"} <= set(secrets)
+    for name, value in secrets.items():
+        monkeypatch.setenv(name, value)
+    for cfg in (load_config(), load_config(overrides={"model": {"base_model": "org/some-model"}})):
+        env = worker_env(cfg)
+        assert not set(SECRET_ENV) & set(env)
+        assert not set(secrets.values()) & set(env.values())
+        assert env["WEAVE_DISABLED"] == "true"
+        assert all(isinstance(k, str) and isinstance(v, str) for k, v in env.items())
+
+
+def test_worker_env_offline_hub_only_for_tiny_model():
+    assert worker_env(load_config())["HF_HUB_OFFLINE"] == "1"
+    assert "HF_HUB_OFFLINE" not in worker_env(load_config(overrides={"model": {"base_model": "org/some-model"}}))
+
+
+def test_weave_true_raises():
+    cfg = load_config(overrides=["tracking.weave=true"])
+    with pytest.raises(ConfigError, match=r"^tracking\.weave: "):
+        worker_env(cfg)
+
+
+# ---------------------------------------------------------------- max_concurrent_trials
+
+
+def cfg_with(**resources):
+    overrides = {"resources": {k: v for k, v in resources.items() if k != "num_samples"}}
+    if "num_samples" in resources:
+        overrides["search"] = {"num_samples": resources["num_samples"]}
+    return load_config(overrides=overrides)
+
+
+def test_two_core_local_runs_two_trials():
+    # _init_ray starts os.cpu_count() + 1 logical CPUs; one trial needs 1 + TRIAL_FN_CPU.
+    n, why = max_concurrent_trials(cfg_with(), {"CPU": 3})
+    assert n == 2
+    assert why == f"3 CPUs / {1 + TRIAL_FN_CPU:g} per trial"
+    assert max_concurrent_trials(cfg_with(), {"CPU": 2})[0] == 1  # 2 / 1.01 -> 1
+    assert max_concurrent_trials(cfg_with(), {"CPU": 5})[0] == 4  # 4 cores
+    assert max_concurrent_trials(cfg_with(num_samples=200), {"CPU": 101})[0] == 100  # 100 cores, no float loss
+
+
+def test_num_samples_caps():
+    assert max_concurrent_trials(cfg_with(num_samples=3), {"CPU": 64})[0] == 3
+    assert max_concurrent_trials(cfg_with(), {"CPU": 64})[0] == 6  # default num_samples
+
+
+def test_multi_worker_trials():
+    cfg = cfg_with(num_workers=2, cpus_per_worker=2)  # 4.01 CPUs per trial
+    assert max_concurrent_trials(cfg, {"CPU": 16})[0] == 3
+    assert max_concurrent_trials(cfg, {"CPU": 16.04})[0] == 4
+
+
+def test_explicit_max_concurrent():
+    assert max_concurrent_trials(cfg_with(max_concurrent=3), {"CPU": 64}) == (3, "resources.max_concurrent")
+    assert max_concurrent_trials(cfg_with(max_concurrent=10, num_samples=4), {"CPU": 64})[0] == 4
+    assert max_concurrent_trials(cfg_with(max_concurrent=1), {"CPU": 64})[0] == 1
+
+
+def test_gpus_limit():
+    cfg = cfg_with(gpus_per_worker=1)
+    n, why = max_concurrent_trials(cfg, {"CPU": 16, "GPU": 2})
+    assert n == 2 and "2 GPUs / 1 per trial" in why
+    assert max_concurrent_trials(cfg_with(gpus_per_worker=0.5), {"CPU": 16, "GPU": 2})[0] == 4
+    assert max_concurrent_trials(cfg_with(gpus_per_worker=1), {"CPU": 2, "GPU": 8})[0] == 1  # CPUs limit here
+    assert max_concurrent_trials(cfg_with(), {"CPU": 16, "GPU": 0})[0] == 6  # CPU-only trials ignore GPUs
+
+
+def test_too_small_cluster_raises():
+    with pytest.raises(ConfigError, match=r"^resources: one trial needs more than the cluster has \(3 CPUs / 4.01"):
+        max_concurrent_trials(cfg_with(cpus_per_worker=4), {"CPU": 3})
+    with pytest.raises(ConfigError, match="0 GPUs / 1 per trial"):
+        max_concurrent_trials(cfg_with(gpus_per_worker=1), {"CPU": 16})
+    with pytest.raises(ConfigError, match="resources"):
+        max_concurrent_trials(cfg_with(), {})
+
+
+def test_explicit_max_concurrent_still_checks_one_trial_fits():
+    with pytest.raises(ConfigError, match="one trial needs more than the cluster has"):
+        max_concurrent_trials(cfg_with(max_concurrent=2, cpus_per_worker=4, gpus_per_worker=1), {"CPU": 3})

@@ -1,0 +1,26 @@
+"""prompt_baseline: the base model without fine-tuning, scored on the frozen eval set (runs in a Ray task)."""
+from __future__ import annotations
+
+__all__ = ["prompt_baseline", "evaluate_model"]
+
+
+def evaluate_model(cfg: dict, model_path: str, rows: list[dict], adapter: str | None = None) -> tuple[dict, dict]:
+    """Load the base model (quantized as configured), optionally an adapter, and score ``rows``."""
+    import torch
+
+    from trainables.evaluate import evaluate_rows
+    from trainables.modeling import load_base_model, load_tokenizer, pick_device
+
+    torch.set_num_threads(max(1, int(cfg["resources"]["cpus_per_worker"])))
+    device = pick_device(cfg["resources"]["gpus_per_worker"] > 0, in_train=False)
+    tok = load_tokenizer(model_path, cfg["model"]["trust_remote_code"])
+    model = load_base_model(model_path, cfg["model"], device)
+    if adapter:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, adapter)
+    return evaluate_rows(model, tok, rows, cfg, device, "eval")
+
+
+def prompt_baseline(cfg: dict, model_path: str, rows: list[dict]) -> tuple[dict, dict]:
+    return evaluate_model(cfg, model_path, rows)
