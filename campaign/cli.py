@@ -28,7 +28,7 @@ def cmd_run(args) -> int:
 
     from campaign.progress import console
     from campaign.runner import run_cycle
-    from campaign.snapshot import summary_rows
+    from campaign.snapshot import summary_rows, timing_rows
 
     cfg = _config(args)
     result = run_cycle(cfg, cycle=1, overwrite=args.overwrite)
@@ -38,6 +38,12 @@ def cmd_run(args) -> int:
     for row in summary_rows(result.snapshot):
         table.add_row(*row)
     console.print(table)
+    timing = Table(title="where each trial's wall time went (seconds, share of wall)")
+    for col in ("trial", "wall", "Ray worker start", "model load", "train", "eval", "other", "train tokens/s"):
+        timing.add_column(col)
+    for row in timing_rows(result.snapshot):
+        timing.add_row(*row)
+    console.print(timing)
     hard = json.loads((result.folder / "hard_dims.json").read_text())
     console.print(f"hard dimensions: {', '.join(hard['hard_dims']) or '—'} ({hard['reason']})")
     console.print(f"results: {result.folder.resolve()}")

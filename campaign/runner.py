@@ -207,8 +207,10 @@ def _finish(cfg, cycle, folder, grid, base, version, eval_rows) -> dict:
                 "metric": cfg.search.metric, "mode": cfg.search.mode, "data_version": str(version.path),
                 "eval_set": {"rows": len(eval_rows), "sha256": sha256_file(eval_dir(cfg.data) / "eval.parquet")},
                 "best_trial": best[0]["trial_id"] if best else None, "trials": records, "baselines": base}
+    if best:
+        adapter = copy_best_adapter(best[0], folder)
+        details = json.loads((adapter / "details.json").read_text()) if adapter else {}
+        snapshot["hard_cases"] = {split: d["hard_cases"] for split, d in details.items()}
     write_snapshot(folder, snapshot)
     (folder / "hard_dims.json").write_text(json.dumps(hard, indent=2) + "\n")
-    if best:
-        copy_best_adapter(best[0], folder)
     return snapshot

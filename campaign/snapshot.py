@@ -110,3 +110,20 @@ def summary_rows(snapshot: dict) -> list[list[str]]:
         m = b["metrics"]
         rows.append([b["mode"], "", "", "", f(m.get("eval/json_valid_rate")), f(m.get("eval/mae_raw")), ""])
     return rows
+
+
+TIMING_KEYS = ("time/worker_start_s", "time/model_load_s", "time/train_s", "time/eval_s")
+
+
+def timing_rows(snapshot: dict) -> list[list[str]]:
+    """Per finished trial: wall time split into Ray start-up, model load, train, eval and the rest."""
+    rows = []
+    for r in snapshot["trials"]:
+        m = r["metrics"]
+        if r["state"] != "TERMINATED" or not all(isinstance(m.get(k), (int, float)) for k in TIMING_KEYS):
+            continue
+        wall = m["time_total_s"]
+        parts = [m[k] for k in TIMING_KEYS]
+        cells = [f"{v:.1f} ({100 * v / wall:.0f}%)" for v in parts + [wall - sum(parts)]]
+        rows.append([str(r["trial"]), f"{wall:.1f}", *cells, f"{m.get('train/tokens_per_s', 0):.0f}"])
+    return rows

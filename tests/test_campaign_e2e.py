@@ -100,7 +100,7 @@ def test_tune_folder_restorable_checkpoints_bounded_wandb_offline(campaign_run):
     folder, snap, _, _ = campaign_run
     assert tune.Tuner.can_restore(str(folder / "tune"))
     for t in snap["trials"]:
-        ckpts = list((folder / "train" / t["trial_id"]).glob("checkpoint_*"))
+        ckpts = [p for p in (folder / "train" / t["trial_id"]).glob("checkpoint_*") if p.is_dir()]
         assert 1 <= len(ckpts) <= 2, (t["trial_id"], ckpts)
         assert Path(t["checkpoint_path"]).parent == folder.resolve() / "train" / t["trial_id"]
     assert list((folder / "wandb").rglob("offline-run-*")), "W&B offline runs were not written"
@@ -113,3 +113,28 @@ def test_no_secret_in_results_or_logs(campaign_run):
     for path in folder.rglob("*"):
         if path.is_file() and path.stat().st_size < 20_000_000:
             assert SECRET.encode() not in path.read_bytes(), path
+
+
+def test_snapshot_lists_hard_cases_of_the_best_trial(campaign_run):
+    _, snap, _, _ = campaign_run
+    cases = snap["hard_cases"]["eval"]
+    assert 1 <= len(cases) <= 10
+    assert {"request", "target", "prediction", "error", "output"} <= set(cases[0])
+    errors = [c["error"] for c in cases if c["error"] is not None]
+    assert errors == sorted(errors, reverse=True)
+
+
+def test_fine_tuned_eval_reproduces_the_best_trial(campaign_run, capsys):
+    from campaign.cli import main
+
+    folder, snap, _, _ = campaign_run
+    tmp = folder.parents[2]
+    adapter = folder / "best_adapter" / "adapter"
+    assert main(["eval", "--config", str(tmp / "campaign.yaml"), "--mode", "fine_tuned", "--adapter", str(adapter),
+                 f"data.root={tmp / 'data'}", f"results_dir={tmp / 'results'}"]) == 0
+    scores = json.loads(capsys.readouterr().out)
+    best = next(t for t in snap["trials"] if t["trial_id"] == snap["best_trial"])["metrics"]
+    assert scores["rows"] == 16
+    assert scores["json_valid_rate"] == pytest.approx(best["eval/json_valid_rate"])
+    if best["eval/mae_raw"] is not None:
+        assert scores["mae_raw"] == pytest.approx(best["eval/mae_raw"], abs=1.0)

@@ -9,8 +9,9 @@ def evaluate_model(cfg: dict, model_path: str, rows: list[dict], adapter: str | 
     import torch
 
     from trainables.evaluate import evaluate_rows
-    from trainables.modeling import load_base_model, load_tokenizer, pick_device
+    from trainables.modeling import load_base_model, load_tokenizer, pick_device, quiet_libraries
 
+    quiet_libraries()
     torch.set_num_threads(max(1, int(cfg["resources"]["cpus_per_worker"])))
     device = pick_device(cfg["resources"]["gpus_per_worker"] > 0, in_train=False)
     tok = load_tokenizer(model_path, cfg["model"]["trust_remote_code"])

@@ -9,7 +9,23 @@ import logging
 
 log = logging.getLogger(__name__)
 
-__all__ = ["load_tokenizer", "load_base_model", "apply_lora", "pick_device"]
+__all__ = ["load_tokenizer", "load_base_model", "apply_lora", "pick_device", "quiet_libraries"]
+
+
+def quiet_libraries() -> None:
+    """Keep worker logs readable: no per-load progress bars, no known-harmless notices.
+
+    bitsandbytes logs that the optional ``kernels`` package is missing (it would download
+    from the Hub; the built-in CPU path is used instead), and peft's kbit preparation
+    calls a transformers method deprecated in favour of a new name.
+    """
+    import warnings
+
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
 
 
 def pick_device(use_gpu: bool, in_train: bool = True):

@@ -13,7 +13,7 @@ import tempfile
 import time
 
 from trainables.evaluate import evaluate_rows
-from trainables.modeling import apply_lora, load_base_model, load_tokenizer, pick_device
+from trainables.modeling import apply_lora, load_base_model, load_tokenizer, pick_device, quiet_libraries
 from trainables.sft import batches, encode_rows
 
 __all__ = ["train_loop_per_worker"]
@@ -61,6 +61,7 @@ def train_loop_per_worker(loop_cfg: dict) -> None:
     import torch
 
     timing = {"time/worker_start_s": time.time() - loop_cfg["t0"]}
+    quiet_libraries()
     cfg, ctx = loop_cfg["cfg"], ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
     torch.manual_seed(cfg["train"]["seed"])
