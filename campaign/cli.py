@@ -106,6 +106,7 @@ def cmd_eval(args) -> int:
         from trainables.baseline_task import evaluate_model
 
         scores, _ = evaluate_model(cfg.to_dict(), resolve_model_path(cfg), rows, args.adapter)
+        scores = {k.removeprefix("eval/"): v for k, v in scores.items()}
     print(json.dumps({"mode": args.mode, "rows": len(rows), **scores}, indent=2, default=float))
     return 0
 

@@ -85,7 +85,7 @@ def _init_ray(cfg) -> None:
     ray.init(num_cpus=(os.cpu_count() or 1) + 1, runtime_env={"env_vars": worker_env(cfg)}, log_to_driver=True)
 
 
-def _baselines(cfg, version, eval_rows, model_path) -> list[dict]:
+def _baselines(cfg, version, eval_rows, model_path, files_ref) -> list[dict]:
     """mean_baseline and rule_baseline here; prompt_baseline in a Ray task (it loads the model)."""
     import ray
 
@@ -97,7 +97,7 @@ def _baselines(cfg, version, eval_rows, model_path) -> list[dict]:
            {"mode": "rule_baseline",
             "metrics": _prefixed(metrics.score(targets, baselines.predict_rule_baseline([r["request"] for r in eval_rows])))}]
     task = ray.remote(num_cpus=cfg.resources.cpus_per_worker, num_gpus=cfg.resources.gpus_per_worker)(prompt_baseline)
-    scores, _ = ray.get(task.remote(cfg.to_dict(), model_path, eval_rows))
+    scores, _ = ray.get(task.remote(cfg.to_dict(), model_path, eval_rows, files_ref))
     out.append({"mode": "prompt_baseline", "metrics": scores})
     return out
 
@@ -106,13 +106,22 @@ def _prefixed(scores: dict) -> dict:
     return {f"eval/{k}": v for k, v in scores.items()}
 
 
-def _static(cfg, folder: Path, version, eval_rows, model_path, focus_dims=()) -> dict:
+def _model_files_ref(cfg, model_path: str):
+    """The tiny model's files in the object store, so workers on other nodes can load it."""
+    if cfg.model.base_model != "tiny":
+        return None
+    import ray
+
+    return ray.put({p.name: p.read_bytes() for p in Path(model_path).iterdir() if p.is_file()})
+
+
+def _static(cfg, folder: Path, version, eval_rows, model_path, files_ref, focus_dims=()) -> dict:
     import ray
 
     data = {"train": version.train, "valid": version.valid, "eval": eval_rows, "version": version.manifest["version"],
             "base_size": cfg.data.base_size, "replay_pool": rank_by_mean_error(version.train),
             "eval_requests": {normalize_request(r["request"]) for r in eval_rows}, "focus_dims": list(focus_dims)}
-    return {"config": cfg.to_dict(), "data_ref": ray.put(data), "model_path": model_path,
+    return {"config": cfg.to_dict(), "data_ref": ray.put(data), "model_path": model_path, "model_files_ref": files_ref,
             "train_storage": str((folder / "train").resolve())}
 
 
@@ -183,9 +192,10 @@ def run_cycle(cfg, cycle: int = 1, overwrite: bool = False) -> CycleResult:
 
         concurrency, why = max_concurrent_trials(cfg, ray.cluster_resources())
     console.print(f"  {concurrency} trial(s) at once ({why}); W&B: {wandb_why}")
+    files_ref = _model_files_ref(cfg, model_path)
     with step("baselines on the frozen eval set (mean, rule, prompt)"):
-        base = _baselines(cfg, version, eval_rows, model_path)
-    static = _static(cfg, folder, version, eval_rows, model_path)
+        base = _baselines(cfg, version, eval_rows, model_path, files_ref)
+    static = _static(cfg, folder, version, eval_rows, model_path, files_ref)
     callbacks = wandb_callbacks(cfg, wandb_mode, f"{cfg.name}-cycle{cycle}", folder)
     t = time.time()
     console.rule(f"[bold]cycle {cycle}: {cfg.search.num_samples} trials")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -82,3 +83,24 @@ def test_prompt_longer_than_budget_is_cut_from_the_left(tiny_model_path):
     assert example["input_ids"][-1] == tok.eos_token_id
     with pytest.raises(ValueError, match="max_seq_len"):
         encode_rows(tok, [row], "Request: {request}\nJSON:", 10)
+
+
+def test_model_files_shipped_through_the_object_store(tiny_model_path, tmp_path, monkeypatch):
+    """A worker on a node without the driver's cache writes the shipped files once and loads them."""
+    import ray
+
+    from trainables.modeling import load_tokenizer, local_model_path
+
+    files = {p.name: p.read_bytes() for p in tiny_model_path.iterdir() if p.is_file()}
+    monkeypatch.setenv("CAMPAIGN_CACHE", str(tmp_path / "node-cache"))
+    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
+    try:
+        ref = ray.put(files)
+        missing = str(tmp_path / "elsewhere" / tiny_model_path.name)
+        path = local_model_path(missing, ref)
+        assert path == str(tmp_path / "node-cache" / tiny_model_path.name)
+        assert {p.name: p.read_bytes() for p in Path(path).iterdir()} == files
+        assert load_tokenizer(path).eos_token == "</s>"
+        assert local_model_path(str(tiny_model_path), ref) == str(tiny_model_path)  # present: used as is
+    finally:
+        ray.shutdown()

@@ -4,16 +4,18 @@ from __future__ import annotations
 __all__ = ["prompt_baseline", "evaluate_model"]
 
 
-def evaluate_model(cfg: dict, model_path: str, rows: list[dict], adapter: str | None = None) -> tuple[dict, dict]:
+def evaluate_model(cfg: dict, model_path: str, rows: list[dict], adapter: str | None = None,
+                   model_files_ref=None) -> tuple[dict, dict]:
     """Load the base model (quantized as configured), optionally an adapter, and score ``rows``."""
     import torch
 
     from trainables.evaluate import evaluate_rows
-    from trainables.modeling import load_base_model, load_tokenizer, pick_device, quiet_libraries
+    from trainables.modeling import load_base_model, load_tokenizer, local_model_path, pick_device, quiet_libraries
 
     quiet_libraries()
     torch.set_num_threads(max(1, int(cfg["resources"]["cpus_per_worker"])))
     device = pick_device(cfg["resources"]["gpus_per_worker"] > 0, in_train=False)
+    model_path = local_model_path(model_path, model_files_ref)
     tok = load_tokenizer(model_path, cfg["model"]["trust_remote_code"])
     model = load_base_model(model_path, cfg["model"], device)
     if adapter:
@@ -23,5 +25,5 @@ def evaluate_model(cfg: dict, model_path: str, rows: list[dict], adapter: str | 
     return evaluate_rows(model, tok, rows, cfg, device, "eval")
 
 
-def prompt_baseline(cfg: dict, model_path: str, rows: list[dict]) -> tuple[dict, dict]:
-    return evaluate_model(cfg, model_path, rows)
+def prompt_baseline(cfg: dict, model_path: str, rows: list[dict], model_files_ref=None) -> tuple[dict, dict]:
+    return evaluate_model(cfg, model_path, rows, model_files_ref=model_files_ref)

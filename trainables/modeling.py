@@ -9,7 +9,35 @@ import logging
 
 log = logging.getLogger(__name__)
 
-__all__ = ["load_tokenizer", "load_base_model", "apply_lora", "pick_device", "quiet_libraries"]
+__all__ = ["load_tokenizer", "load_base_model", "apply_lora", "pick_device", "quiet_libraries", "local_model_path"]
+
+
+def local_model_path(path: str, files_ref=None) -> str:
+    """``path`` if this node has it; else the model files shipped through Ray's object store, written once here.
+
+    The locally built tiny model exists only in the driver's cache; on another node of a
+    cluster its files arrive as ``files_ref`` (a ref to ``{file name: bytes}``).
+    """
+    import os
+    from pathlib import Path
+
+    if files_ref is None or Path(path).is_dir():
+        return path
+    import ray
+
+    from campaign.tiny_model import default_cache_dir
+
+    target = default_cache_dir() / Path(path).name
+    if not (target / "tiny_recipe.json").exists():
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        tmp.mkdir(parents=True, exist_ok=True)
+        for name, data in ray.get(files_ref).items():
+            (tmp / name).write_bytes(data)
+        try:
+            os.replace(tmp, target)
+        except OSError:  # another worker on this node finished first
+            pass
+    return str(target)
 
 
 def quiet_libraries() -> None:

@@ -47,7 +47,8 @@ def qlora_trial(config: dict, static: dict) -> None:
     trial_id = ray.tune.get_context().get_trial_id()
     trainer = TorchTrainer(
         train_loop_per_worker,
-        train_loop_config={"cfg": cfg, "data_ref": static["data_ref"], "model_path": static["model_path"], "t0": t0},
+        train_loop_config={"cfg": cfg, "data_ref": static["data_ref"], "model_path": static["model_path"],
+                           "model_files_ref": static.get("model_files_ref"), "t0": t0},
         scaling_config=scaling_for(cfg["resources"]),
         run_config=ray.train.RunConfig(
             # Checkpoints live in the cycle folder (<cycle>/train/<trial_id>), not in Ray's session temp dir.

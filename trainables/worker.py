@@ -13,7 +13,8 @@ import tempfile
 import time
 
 from trainables.evaluate import evaluate_rows
-from trainables.modeling import apply_lora, load_base_model, load_tokenizer, pick_device, quiet_libraries
+from trainables.modeling import (apply_lora, load_base_model, load_tokenizer, local_model_path, pick_device,
+                                 quiet_libraries)
 from trainables.sft import batches, encode_rows
 
 __all__ = ["train_loop_per_worker"]
@@ -74,8 +75,9 @@ def train_loop_per_worker(loop_cfg: dict) -> None:
     timing["time/data_s"] = time.time() - t
 
     t = time.time()
-    tok = load_tokenizer(loop_cfg["model_path"], cfg["model"]["trust_remote_code"])
-    model = load_base_model(loop_cfg["model_path"], cfg["model"], device)
+    path = local_model_path(loop_cfg["model_path"], loop_cfg.get("model_files_ref"))
+    tok = load_tokenizer(path, cfg["model"]["trust_remote_code"])
+    model = load_base_model(path, cfg["model"], device)
     model = apply_lora(model, cfg["lora"], cfg["model"]["quantization"] != "none", cfg["train"]["gradient_checkpointing"])
     timing["time/model_load_s"] = time.time() - t
     train_model = model
