@@ -106,6 +106,7 @@ def _train_epoch(model, examples, tok, cfg, epoch, device, params, opt, sched, s
 
     tc = cfg["train"]
     model.train()
+    opt.zero_grad(set_to_none=True)  # a partial accumulation window never leaks into the next epoch
     t, losses = time.time(), []
     for i, batch in enumerate(batches(examples, tc["batch_size"], tok.pad_token_id, tc["seed"] * 1000 + epoch)):
         batch = {k: v.to(device) for k, v in batch.items()}
