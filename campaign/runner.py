@@ -221,6 +221,6 @@ def _finish(cfg, cycle, folder, grid, base, version, eval_rows) -> dict:
         adapter = copy_best_adapter(best[0], folder)
         details = json.loads((adapter / "details.json").read_text()) if adapter else {}
         snapshot["hard_cases"] = {split: d["hard_cases"] for split, d in details.items()}
-    write_snapshot(folder, snapshot)
+    snapshot = write_snapshot(folder, snapshot)
     (folder / "hard_dims.json").write_text(json.dumps(hard, indent=2) + "\n")
     return snapshot

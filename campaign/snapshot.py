@@ -63,8 +63,8 @@ def _csv_rows(snapshot: dict) -> list[dict]:
     return rows
 
 
-def write_snapshot(folder: Path, snapshot: dict) -> None:
-    """``validation_snapshot.json`` and ``validation_snapshot.csv`` (one row per trial and baseline)."""
+def write_snapshot(folder: Path, snapshot: dict) -> dict:
+    """Write ``validation_snapshot.json`` and ``.csv`` (one row per trial and baseline); return the strict-JSON snapshot."""
     snapshot = _clean(snapshot)
     write_json(snapshot, folder / "validation_snapshot.json")
     rows = _csv_rows(snapshot)
@@ -76,6 +76,7 @@ def write_snapshot(folder: Path, snapshot: dict) -> None:
         writer.writeheader()
         writer.writerows(rows)
     tmp.replace(folder / "validation_snapshot.csv")
+    return snapshot
 
 
 def copy_best_adapter(record: dict, folder: Path) -> Path | None:

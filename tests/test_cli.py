@@ -4,8 +4,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-
 from campaign.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
