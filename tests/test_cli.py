@@ -80,3 +80,8 @@ def test_online_wandb_without_key_fails_before_work(tmp_path, capsys, monkeypatc
     assert main(["run", "--config", DEFAULT, *small(tmp_path), "tracking.wandb=online"]) == 2
     assert "tracking.wandb=online: WANDB_API_KEY is not set" in capsys.readouterr().err
     assert not (tmp_path / "data").exists()
+
+
+def test_smoke_test_flag_gives_a_small_valid_campaign(capsys):
+    assert main(["validate", "--config", DEFAULT, "--smoke-test"]) == 0
+    assert "2 trials" in capsys.readouterr().out
