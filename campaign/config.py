@@ -205,13 +205,13 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
     """Check ``value`` against a field's annotation; ints are accepted for floats, nothing else is converted."""
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
-        errors = []
         for arm in typing.get_args(tp):
             try:
                 return _coerce(value, arm, key)
-            except ConfigError as err:
-                errors.append(str(err))
-        raise ConfigError(f"{key}: {value!r} does not fit {tp}")
+            except ConfigError:
+                continue
+        names = " or ".join("null" if a is type(None) else getattr(a, "__name__", str(a)) for a in typing.get_args(tp))
+        raise ConfigError(f"{key}: expected {names}, got {type(value).__name__} {value!r}")
     if tp is type(None):
         if value is None:
             return None

@@ -96,7 +96,7 @@ def test_unknown_key_without_close_match_lists_valid_keys():
     ({"name": 5}, "name", "expected str"),
     ({"lora": {"modules_to_save": "lm_head"}}, "lora.modules_to_save", "expected a list"),
     ({"lora": {"modules_to_save": [1]}}, "lora.modules_to_save", "expected str"),
-    ({"train": {"max_steps": 1.5}}, "train.max_steps", "does not fit"),
+    ({"train": {"max_steps": 1.5}}, "train.max_steps", "expected int or null"),
     ({"train": 3}, "train", "expected a mapping"),
 ])
 def test_wrong_types_name_the_key(overrides, key, fragment):
