@@ -11,9 +11,10 @@ from __future__ import annotations
 import math
 from typing import Iterable
 
+from campaign.metrics import score
 from campaign.schema import DIMS, VALUE_MAX, VALUE_MIN, target_json
 
-__all__ = ["mean_baseline", "rule_baseline", "predict_rule_baseline", "RULES"]
+__all__ = ["mean_baseline", "rule_baseline", "predict_rule_baseline", "score_model_free", "RULES"]
 
 _E, _W, _B, _A, _C, _N = DIMS
 
@@ -85,3 +86,11 @@ def rule_baseline(request: str) -> dict[str, int]:
 def predict_rule_baseline(requests: list[str]) -> list[str]:
     """Rule estimates as JSON completions, to share the model's parsing and metrics path."""
     return [target_json(rule_baseline(r)) for r in requests]
+
+
+def score_model_free(train_rows: list[dict], eval_rows: list[dict]) -> dict[str, dict]:
+    """``mean_baseline`` and ``rule_baseline`` scored on ``eval_rows`` through the model's metrics path."""
+    targets = [r["hidden_params"] for r in eval_rows]
+    mean = target_json(mean_baseline(train_rows))
+    return {"mean_baseline": score(targets, [mean] * len(eval_rows)),
+            "rule_baseline": score(targets, predict_rule_baseline([r["request"] for r in eval_rows]))}

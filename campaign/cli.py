@@ -6,7 +6,7 @@ import json
 import sys
 from pathlib import Path
 
-from campaign.config import load_config, parse_overrides
+from campaign.config import load_config, merge, parse_overrides
 from campaign.errors import ConfigError
 from campaign.schema import DataValidationError
 
@@ -17,9 +17,8 @@ def _config(args):
     overrides = parse_overrides(args.overrides)
     if getattr(args, "smoke_test", False):
         from campaign.runner import smoke_overrides
-        from campaign.config import _merge
 
-        overrides = _merge(smoke_overrides(), overrides)
+        overrides = merge(smoke_overrides(), overrides)
     return load_config(args.config, overrides)
 
 
@@ -88,17 +87,13 @@ def cmd_data(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    from campaign import baselines, metrics
+    from campaign.baselines import score_model_free
     from campaign.data.prepare import prepare_data
-    from campaign.schema import target_json
 
     cfg = _config(args)
     version, rows = prepare_data(cfg.data)
-    if args.mode == "rule_baseline":
-        scores = metrics.score([r["hidden_params"] for r in rows], baselines.predict_rule_baseline([r["request"] for r in rows]))
-    elif args.mode == "mean_baseline":
-        mean = target_json(baselines.mean_baseline(version.train))
-        scores = metrics.score([r["hidden_params"] for r in rows], [mean] * len(rows))
+    if args.mode in ("mean_baseline", "rule_baseline"):
+        scores = score_model_free(version.train, rows)[args.mode]
     else:
         if args.mode == "fine_tuned" and not args.adapter:
             raise ConfigError("--adapter: fine_tuned mode needs an adapter folder, e.g. results/default/cycle_1/best_adapter/adapter")

@@ -20,7 +20,7 @@ import yaml
 from campaign.search import SearchConfig
 from campaign.errors import ConfigError
 
-__all__ = ["ConfigError", "read_yaml", "DataConfig", "ModelConfig", "LoraSettings", "TrainConfig", "ResourcesConfig",
+__all__ = ["ConfigError", "read_yaml", "merge", "DataConfig", "ModelConfig", "LoraSettings", "TrainConfig", "ResourcesConfig",
            "TrackingConfig", "CampaignConfig", "SearchConfig", "load_config", "parse_overrides"]
 
 QUANTIZATIONS = ("nf4", "int8", "none")
@@ -264,10 +264,11 @@ def parse_overrides(items: list[str]) -> dict:
     return out
 
 
-def _merge(base: dict, extra: dict) -> dict:
+def merge(base: dict, extra: dict) -> dict:
+    """Nested dict merge: ``extra`` wins, sub-mappings are merged key by key."""
     merged = dict(base)
     for key, value in extra.items():
-        merged[key] = _merge(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) else value
+        merged[key] = merge(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) else value
     return merged
 
 
@@ -287,7 +288,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | dict | No
                               f"got {type(data).__name__}")
     if isinstance(overrides, list):
         overrides = parse_overrides(overrides)
-    data = _merge(data, overrides or {})
+    data = merge(data, overrides or {})
     try:
         return _build(CampaignConfig, data, "")
     except ConfigError as err:

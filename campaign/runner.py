@@ -6,6 +6,7 @@ built on the CPU without bitsandbytes.
 """
 from __future__ import annotations
 
+import json
 import math
 import os
 import shutil
@@ -15,14 +16,14 @@ from pathlib import Path
 
 import yaml
 
-from campaign import baselines, metrics
 from campaign.augment import rank_by_mean_error
+from campaign.baselines import score_model_free
+from campaign.data.io import sha256_file
 from campaign.data.pipeline import normalize_request
-from campaign.data.prepare import prepare_data
+from campaign.data.prepare import eval_dir, prepare_data
 from campaign.decisions import best_trials, choose_hard_dims
 from campaign.errors import ConfigError
 from campaign.progress import console, step
-from campaign.schema import target_json
 from campaign.snapshot import copy_best_adapter, trial_records, write_snapshot
 from campaign.tracking import resolve_wandb_mode, wandb_callbacks, worker_env
 
@@ -72,7 +73,7 @@ def resolve_model_path(cfg) -> str:
     return str(ensure_tiny_model())
 
 
-def _init_ray(cfg) -> None:
+def _init_ray(env: dict[str, str]) -> None:
     import ray
 
     if ray.is_initialized():
@@ -82,7 +83,7 @@ def _init_ray(cfg) -> None:
         return
     # One extra logical CPU for the coordinating processes (0.01 CPU each, no compute),
     # so N cores run N one-CPU trials at once.
-    ray.init(num_cpus=(os.cpu_count() or 1) + 1, runtime_env={"env_vars": worker_env(cfg)}, log_to_driver=True)
+    ray.init(num_cpus=(os.cpu_count() or 1) + 1, runtime_env={"env_vars": env}, log_to_driver=True)
 
 
 def _baselines(cfg, version, eval_rows, model_path, files_ref) -> list[dict]:
@@ -91,19 +92,12 @@ def _baselines(cfg, version, eval_rows, model_path, files_ref) -> list[dict]:
 
     from trainables.baseline_task import prompt_baseline
 
-    targets = [r["hidden_params"] for r in eval_rows]
-    mean = baselines.mean_baseline(version.train)
-    out = [{"mode": "mean_baseline", "metrics": _prefixed(metrics.score(targets, [target_json(mean)] * len(targets)))},
-           {"mode": "rule_baseline",
-            "metrics": _prefixed(metrics.score(targets, baselines.predict_rule_baseline([r["request"] for r in eval_rows])))}]
+    out = [{"mode": mode, "metrics": {f"eval/{k}": v for k, v in scores.items()}}
+           for mode, scores in score_model_free(version.train, eval_rows).items()]
     task = ray.remote(num_cpus=cfg.resources.cpus_per_worker, num_gpus=cfg.resources.gpus_per_worker)(prompt_baseline)
     scores, _ = ray.get(task.remote(cfg.to_dict(), model_path, eval_rows, files_ref))
     out.append({"mode": "prompt_baseline", "metrics": scores})
     return out
-
-
-def _prefixed(scores: dict) -> dict:
-    return {f"eval/{k}": v for k, v in scores.items()}
 
 
 def _model_files_ref(cfg, model_path: str):
@@ -115,12 +109,13 @@ def _model_files_ref(cfg, model_path: str):
     return ray.put({p.name: p.read_bytes() for p in Path(model_path).iterdir() if p.is_file()})
 
 
-def _static(cfg, folder: Path, version, eval_rows, model_path, files_ref, focus_dims=()) -> dict:
+def _static(cfg, folder: Path, version, eval_rows, model_path, files_ref) -> dict:
     import ray
 
     data = {"train": version.train, "valid": version.valid, "eval": eval_rows, "version": version.manifest["version"],
             "base_size": cfg.data.base_size, "replay_pool": rank_by_mean_error(version.train),
-            "eval_requests": {normalize_request(r["request"]) for r in eval_rows}, "focus_dims": list(focus_dims)}
+            "eval_requests": {normalize_request(r["request"]) for r in eval_rows},
+            "focus_dims": []}  # cycle 1 has no hard dimensions yet
     return {"config": cfg.to_dict(), "data_ref": ray.put(data), "model_path": model_path, "model_files_ref": files_ref,
             "train_storage": str((folder / "train").resolve())}
 
@@ -187,7 +182,7 @@ def run_cycle(cfg, cycle: int = 1, overwrite: bool = False) -> CycleResult:
     with step("preparing the base model"):
         model_path = resolve_model_path(cfg)
     with step("starting Ray"):
-        _init_ray(cfg)
+        _init_ray(env)
         import ray
 
         concurrency, why = max_concurrent_trials(cfg, ray.cluster_resources())
@@ -205,11 +200,6 @@ def run_cycle(cfg, cycle: int = 1, overwrite: bool = False) -> CycleResult:
 
 
 def _finish(cfg, cycle, folder, grid, base, version, eval_rows) -> dict:
-    import json
-
-    from campaign.data.io import sha256_file
-    from campaign.data.prepare import eval_dir
-
     records = trial_records(grid, list(cfg.search.space))
     best = best_trials(records, cfg.search.metric, cfg.search.mode, 1)
     hard = choose_hard_dims(records, metric=cfg.search.metric, mode=cfg.search.mode)

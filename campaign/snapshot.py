@@ -11,7 +11,7 @@ from pathlib import Path
 from campaign.data.io import write_json
 from campaign.search import flatten
 
-__all__ = ["trial_records", "write_snapshot", "copy_best_adapter", "summary_rows"]
+__all__ = ["trial_records", "write_snapshot", "copy_best_adapter", "summary_rows", "timing_rows"]
 
 
 def _trial_id(result) -> str:

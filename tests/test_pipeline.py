@@ -204,3 +204,27 @@ def test_prepare_data_generated(tmp_path):
     # Same dataset name with a different base_size is refused: versions are immutable.
     with pytest.raises(DataVersionError, match="different inputs"):
         prepare_data(DataConfig(root=str(tmp_path / "data"), base_size=41, eval_size=10))
+
+
+def test_reusing_a_version_generates_nothing(tmp_path, monkeypatch):
+    cfg = DataConfig(root=str(tmp_path / "data"), base_size=40, eval_size=10)
+    version, _ = prepare_data(cfg)
+
+    def no_generation(*args, **kwargs):
+        raise AssertionError("an existing version must be reused without generating rows")
+
+    monkeypatch.setattr("campaign.datagen.generate", no_generation)
+    again, _ = prepare_data(cfg)
+    assert again.train == version.train
+
+
+def test_edited_user_source_is_refused_not_silently_stale(tmp_path):
+    src = tmp_path / "user.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in many(60)))
+    cfg = DataConfig(root=str(tmp_path / "data"), source=str(src), base_size=40, eval_size=10)
+    version, _ = prepare_data(cfg)
+    assert version.manifest["inputs"]["source_sha256"]
+    assert prepare_data(cfg)[0].train == version.train  # unchanged file: reused
+    src.write_text("".join(json.dumps(r) + "\n" for r in many(61)))
+    with pytest.raises(DataVersionError, match="built from different inputs"):
+        prepare_data(cfg)

@@ -106,10 +106,7 @@ def load_base_model(path: str, model_cfg: dict, device):
     if device.type == "cuda":
         # One process per GPU (or MIG slice): keep the whole model on this worker's device.
         kwargs["device_map"] = {"": device.index or 0}
-    model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
-    if quant is None and device.type != "cuda":
-        model.to(device)
-    return model
+    return AutoModelForCausalLM.from_pretrained(path, **kwargs)
 
 
 def apply_lora(model, lora_cfg: dict, quantized: bool, gradient_checkpointing: bool):

@@ -22,7 +22,7 @@ from campaign.schema import DIMS, VALUE_MAX, VALUE_MIN
 
 __all__ = [
     "FrozenEvalError", "DataVersionError", "DataVersion", "normalize_request", "quality_filter",
-    "split_rows", "hash_bucket", "freeze_eval", "load_eval", "build_base_version", "load_version",
+    "split_rows", "hash_bucket", "freeze_eval", "load_eval", "existing_version", "build_base_version", "load_version",
 ]
 
 
@@ -128,15 +128,24 @@ def load_eval(folder: Path) -> list[dict]:
     return read_table(folder / "eval.parquet")
 
 
+def existing_version(folder: Path, inputs: dict) -> DataVersion | None:
+    """The version at ``folder`` if it exists (its inputs must equal ``inputs``), else None."""
+    folder = Path(folder)
+    if not (folder / "manifest.json").exists():
+        return None
+    version = load_version(folder)
+    if version.manifest["inputs"] != inputs:
+        raise DataVersionError(f"{folder} was built from different inputs:\n  on disk: {version.manifest['inputs']}\n"
+                               f"  asked:   {inputs}\nVersions are immutable: use a new data.name or remove {folder}.")
+    return version
+
+
 def build_base_version(folder: Path, rows: list[dict], eval_rows: list[dict], *, inputs: dict,
                        valid_fraction: float, min_chars: int, max_chars: int) -> DataVersion:
     """Filter and split ``rows`` into version ``folder`` (normally ``v1``), excluding every eval request."""
     folder = Path(folder)
-    if (folder / "manifest.json").exists():
-        version = load_version(folder)
-        if version.manifest["inputs"] != inputs:
-            raise DataVersionError(f"{folder} was built from different inputs:\n  on disk: {version.manifest['inputs']}\n"
-                                   f"  asked:   {inputs}\nVersions are immutable: use a new data.name or remove {folder}.")
+    version = existing_version(folder, inputs)
+    if version is not None:
         return version
     exclude = {normalize_request(r["request"]) for r in eval_rows}
     kept, stats = quality_filter(rows, min_chars=min_chars, max_chars=max_chars, exclude=exclude)

@@ -1,12 +1,13 @@
 """From a DataConfig to a frozen eval set and a base dataset version on disk."""
 from __future__ import annotations
 
+import hashlib
 from dataclasses import asdict
 from pathlib import Path
 
-from campaign.data.io import load_rows
-from campaign.data.pipeline import (DataVersion, build_base_version, freeze_eval, hash_bucket, load_eval,
-                                    normalize_request, quality_filter, split_rows)
+from campaign.data.io import load_rows, sha256_file
+from campaign.data.pipeline import (DataVersion, build_base_version, existing_version, freeze_eval, hash_bucket,
+                                    load_eval, normalize_request, quality_filter, split_rows)
 
 __all__ = ["eval_dir", "version_dir", "prepare_eval", "prepare_base_version", "prepare_data"]
 
@@ -63,10 +64,23 @@ def _generated_rows(data_cfg, exclude: set[str]) -> list[dict]:
     return kept[:cut]
 
 
+def _source_sha256(source: str) -> str:
+    """Content fingerprint of a user source (a file, or every file of a datasets folder)."""
+    path = Path(source)
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    return hashlib.sha256("".join(f"{p.relative_to(path) if path.is_dir() else p.name}:{sha256_file(p)};"
+                                  for p in files).encode()).hexdigest()
+
+
 def prepare_base_version(data_cfg, eval_rows: list[dict]) -> DataVersion:
-    """Build (or reuse, if its inputs match) version v1 of the dataset."""
-    exclude = {normalize_request(r["request"]) for r in eval_rows}
+    """Reuse version v1 if its recorded inputs match, else build it; rows are produced only when building."""
     inputs = {k: v for k, v in asdict(data_cfg).items() if k not in ("root", "name", "eval_source", "eval_size", "eval_seed")}
+    if data_cfg.source != "generate":
+        inputs["source_sha256"] = _source_sha256(data_cfg.source)  # an edited file is a new input, not stale v1
+    version = existing_version(version_dir(data_cfg, 1), inputs)
+    if version is not None:
+        return version
+    exclude = {normalize_request(r["request"]) for r in eval_rows}
     rows = _generated_rows(data_cfg, exclude) if data_cfg.source == "generate" else load_rows(data_cfg.source)
     return build_base_version(version_dir(data_cfg, 1), rows, eval_rows, inputs=inputs,
                               valid_fraction=data_cfg.valid_fraction, min_chars=data_cfg.min_chars,
