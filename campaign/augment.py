@@ -1,11 +1,19 @@
-"""Build one trial's training set from a data version and the trial's ratios (pure: no Ray, no torch).
+"""Augmentation pools and per-trial training sets (pure: no Ray, no torch).
 
-``add_ratio`` × base size newly generated rows (biased to the focus dimensions
-when there are any) and ``replay_ratio`` × base size repeated hard cases, taken
-from the training split only. Generated rows whose request is in the frozen
-eval set or already in the training split are dropped, so the eval set never
-leaks in. Until a model has been evaluated, "hard" means far from the
-training-set mean (the rows the mean baseline gets most wrong).
+A cycle's data has two ordered pools beside its training split:
+
+- ``generated``: fresh rows from the generator, biased to the cycle's focus
+  dimensions, whose requests are in none of the train, validation or frozen
+  eval splits (so the eval set never leaks in);
+- ``replay``: training rows, hardest first. Cycle 1 has no model yet, so "hard"
+  means far from the training-set mean; later cycles rank the training split
+  by the previous cycle's best adapter's error on the focus dimensions.
+
+A trial with ``add_ratio`` a and ``replay_ratio`` r trains on the training split
+plus the first ``round(a × base)`` generated rows and the first
+``round(r × base)`` replay rows. The pools are built once per cycle, so trials
+never regenerate anything, and trials whose ratios round to the same counts get
+the same set (the manifest's ``sha256`` shows it).
 """
 from __future__ import annotations
 
@@ -14,14 +22,47 @@ import hashlib
 from campaign.baselines import mean_baseline
 from campaign.data.pipeline import normalize_request
 from campaign.datagen import generate
+from campaign.metrics import parse_prediction
 from campaign.schema import DIMS
 
-__all__ = ["counts_for", "rank_by_mean_error", "build_trial_train_set"]
+__all__ = ["counts_for", "ratio_bound", "pool_seed", "generate_pool", "rank_by_mean_error", "rank_by_model_error",
+           "trial_train_set"]
 
 
 def counts_for(base_size: int, add_ratio: float, replay_ratio: float) -> tuple[int, int]:
     """Rows to add and to replay; trials whose ratios round to the same counts share a training set."""
     return int(add_ratio * base_size + 0.5), int(replay_ratio * base_size + 0.5)  # halves round up
+
+
+def ratio_bound(space: dict[str, dict], key: str, value: float) -> float:
+    """The largest value a ratio can take in this cycle: its searched range's top, else the config value."""
+    spec = space.get(key)
+    if spec is None:
+        return value
+    if spec["type"] == "choice":
+        return max(spec["values"])
+    return spec["high"]
+
+
+def pool_seed(*parts) -> int:
+    """A generator seed that depends only on the pool's recorded inputs (so a resumed run rebuilds it exactly)."""
+    return int.from_bytes(hashlib.sha256("|".join(map(str, parts)).encode()).digest()[:4], "big")
+
+
+def generate_pool(n: int, *, seed: int, focus_dims: tuple[str, ...], exclude: set[str], ja_share: float) -> list[dict]:
+    """``n`` generated rows with requests outside ``exclude`` (normalized requests of every existing split)."""
+    rows, seen, attempt = [], set(exclude), 0
+    while len(rows) < n:
+        if attempt >= 20:
+            raise RuntimeError(f"could not generate {n} fresh rows (got {len(rows)}); lower the add_ratio range")
+        for row in generate(2 * (n - len(rows)) + 8, seed + attempt, focus_dims=focus_dims, ja_share=ja_share,
+                            source="augment"):
+            key = normalize_request(row["request"])
+            if key not in seen and len(rows) < n:
+                seen.add(key)
+                rows.append(row)
+        attempt += 1
+    return rows
 
 
 def rank_by_mean_error(train_rows: list[dict]) -> list[str]:
@@ -31,42 +72,43 @@ def rank_by_mean_error(train_rows: list[dict]) -> list[str]:
     return sorted(err, key=lambda i: (-err[i], i))
 
 
-def _seed(version: str, n_add: int, focus_dims: tuple[str, ...]) -> int:
-    digest = hashlib.sha256(f"{version}|{n_add}|{','.join(focus_dims)}".encode()).digest()
-    return int.from_bytes(digest[:4], "big")
+def rank_by_model_error(train_rows: list[dict], outputs: dict[str, str], focus_dims: list[str]) -> list[dict]:
+    """Training rows ranked hardest first by a model's outputs: invalid JSON first, then mean error on the focus dims.
+
+    Returns ``[{"id", "focus_error", "error", "invalid_reason"}]``; errors are None for invalid outputs.
+    """
+    dims = list(focus_dims) or list(DIMS)
+    ranked = []
+    for row in train_rows:
+        pred, reason = parse_prediction(outputs[row["id"]])
+        target = row["hidden_params"]
+        focus = None if pred is None else sum(abs(target[d] - pred[d]) for d in dims) / len(dims)
+        total = None if pred is None else sum(abs(target[d] - pred[d]) for d in DIMS) / len(DIMS)
+        ranked.append({"id": row["id"], "focus_error": focus, "error": total, "invalid_reason": reason})
+    ranked.sort(key=lambda c: (c["focus_error"] is not None, -(c["focus_error"] or 0.0), -(c["error"] or 0.0), c["id"]))
+    return ranked
 
 
-def _generated(n_add: int, seed: int, focus_dims: tuple[str, ...], exclude: set[str], ja_share: float) -> list[dict]:
-    rows, seen, attempt = [], set(exclude), 0
-    while len(rows) < n_add:
-        if attempt >= 20:
-            raise RuntimeError(f"could not generate {n_add} fresh rows (got {len(rows)}); lower train.add_ratio")
-        for row in generate(2 * (n_add - len(rows)) + 8, seed + attempt, focus_dims=focus_dims,
-                            ja_share=ja_share, source="augment"):
-            key = normalize_request(row["request"])
-            if key not in seen and len(rows) < n_add:
-                seen.add(key)
-                rows.append(row)
-        attempt += 1
-    return rows
-
-
-def build_trial_train_set(train_rows: list[dict], *, version: str, base_size: int, add_ratio: float,
-                          replay_ratio: float, replay_pool: list[str], eval_requests: set[str],
-                          focus_dims: tuple[str, ...] = (), ja_share: float = 0.5) -> tuple[list[dict], dict]:
-    """Return ``(rows, manifest)`` for one trial. ``replay_pool`` lists training ids hardest first."""
+def trial_train_set(train_rows: list[dict], *, version: str, base_size: int, add_ratio: float, replay_ratio: float,
+                    generated: list[dict], replay: list[dict], focus_dims: list[str]) -> tuple[list[dict], dict]:
+    """Return ``(rows, manifest)`` for one trial: the training split plus prefixes of the cycle's pools."""
     n_add, n_replay = counts_for(base_size, add_ratio, replay_ratio)
-    by_id = {r["id"]: r for r in train_rows}
-    unknown = [i for i in replay_pool if i not in by_id]
-    if unknown:
-        raise ValueError(f"replay pool holds ids outside the training split (e.g. {unknown[0]}); "
+    for name, need, pool, key, ratio in (("generated", n_add, generated, "add_ratio", add_ratio),
+                                         ("replay", n_replay, replay, "replay_ratio", replay_ratio)):
+        if need > len(pool):
+            raise ValueError(f"train.{key}={ratio:g} needs {need} {name} rows but this cycle's pool holds "
+                             f"{len(pool)}; the pool is sized from search.space.train.{key}'s upper bound")
+    train_ids = {r["id"] for r in train_rows}
+    outside = [r["id"] for r in replay[:n_replay] if r["id"] not in train_ids]
+    if outside:
+        raise ValueError(f"replay pool holds ids outside the training split (e.g. {outside[0]}); "
                          "hard cases are replayed from the training split only")
-    exclude = {normalize_request(r["request"]) for r in train_rows} | set(eval_requests)
-    added = _generated(n_add, _seed(version, n_add, tuple(focus_dims)), tuple(focus_dims), exclude, ja_share)
-    replayed = [{**by_id[i], "source": "replay"} for i in replay_pool[:n_replay]]
+    added = generated[:n_add]
+    replayed = [{**r, "source": "replay"} for r in replay[:n_replay]]
     rows = list(train_rows) + added + replayed
+    digest = hashlib.sha256("\n".join(r["id"] + "|" + r["request"] for r in rows).encode()).hexdigest()
     manifest = {"parent_version": version, "base": len(train_rows), "added": len(added), "replayed": len(replayed),
                 "total": len(rows), "add_ratio": add_ratio, "replay_ratio": replay_ratio,
-                "focus_dims": list(focus_dims),
+                "focus_dims": list(focus_dims), "sha256": digest,
                 "summary": f"{len(train_rows)} → {len(rows)}: +{len(added)} generated, +{len(replayed)} replayed"}
     return rows, manifest

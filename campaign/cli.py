@@ -7,14 +7,14 @@ import sys
 from pathlib import Path
 
 from campaign.config import load_config, merge, parse_overrides
-from campaign.errors import ConfigError
+from campaign.errors import CampaignStopped, ConfigError, SearchInterrupted
 from campaign.schema import DataValidationError
 
 __all__ = ["main", "build_parser"]
 
 
-def _config(args):
-    overrides = parse_overrides(args.overrides)
+def _config(args, extra: dict | None = None):
+    overrides = merge(parse_overrides(args.overrides), extra or {})
     if getattr(args, "smoke_test", False):
         from campaign.runner import smoke_overrides
 
@@ -23,31 +23,60 @@ def _config(args):
 
 
 def cmd_run(args) -> int:
-    from rich.table import Table
+    from campaign.driver import run_campaign
 
+    overrides = {"cycles": {"count": args.cycles}} if args.cycles else {}
+    cfg = _config(args, overrides)
+    state = run_campaign(cfg, overwrite=args.overwrite)
+    return _finished(cfg.results_path(), state)
+
+
+def cmd_resume(args) -> int:
+    from campaign.driver import resume_campaign
     from campaign.progress import console
-    from campaign.runner import run_cycle
-    from campaign.snapshot import summary_rows, timing_rows
+    from campaign.state import driver_alive, load_state
 
-    cfg = _config(args)
-    result = run_cycle(cfg, cycle=1, overwrite=args.overwrite)
-    table = Table(title=f"{cfg.name} · cycle 1 · frozen eval set ({result.snapshot['eval_set']['rows']} rows)")
-    for col in ("trial", "state", "searched config", "valid objective", "eval json_valid", "eval mae_raw", "wall s"):
-        table.add_column(col)
-    for row in summary_rows(result.snapshot):
-        table.add_row(*row)
-    console.print(table)
-    timing = Table(title="where each trial's wall time went (seconds, share of wall)")
-    for col in ("trial", "wall", "Ray worker start", "model load", "train", "eval", "other", "train tokens/s"):
-        timing.add_column(col)
-    for row in timing_rows(result.snapshot):
-        timing.add_row(*row)
-    console.print(timing)
-    hard = json.loads((result.folder / "hard_dims.json").read_text())
-    console.print(f"hard dimensions: {', '.join(hard['hard_dims']) or '—'} ({hard['reason']})")
-    console.print(f"results: {result.folder.resolve()}")
-    console.print(f"compare trials: tensorboard --logdir {(result.folder / 'tune').resolve()}")
-    return 0 if result.snapshot["best_trial"] else 1
+    folder = Path(args.folder)
+    if driver_alive(load_state(folder)):
+        raise ConfigError(f"{folder}: its driver (pid {load_state(folder)['driver']['pid']}) is still running; "
+                          "stop it first (Ctrl-C), or watch it with `campaign status`")
+    console.print(f"resuming {folder}")
+    return _finished(folder, resume_campaign(folder, cycles=args.cycles))
+
+
+def _finished(folder: Path, state: dict) -> int:
+    from campaign.progress import console
+
+    promoted = state["promoted"]
+    for h in state["history"]:
+        console.print(f"cycle {h['cycle']}: {h['verdict']} · {h['summary']}")
+    mae = promoted and promoted["metrics"].get("eval/mae_raw")
+    console.print("promoted: " + (f"cycle {promoted['cycle']} trial {promoted['trial']} "
+                                  f"(eval mae_raw {'—' if mae is None else f'{mae:.2f}'}) "
+                                  f"in {Path(folder) / 'promoted'}" if promoted else "nothing"))
+    console.print(f"results: {Path(folder).resolve()}")
+    console.print(f"report:  campaign report {folder}   ·   trials in TensorBoard: "
+                  f"tensorboard --logdir {Path(folder).resolve()}")
+    return 0
+
+
+def cmd_status(args) -> int:
+    from campaign.progress import console
+    from campaign.status import campaign_status
+
+    for line in campaign_status(Path(args.folder)):
+        console.print(line)
+    return 0
+
+
+def cmd_report(args) -> int:
+    from campaign.report import write_report
+    from campaign.state import load_view
+
+    out = Path(args.out) if args.out else Path(args.folder) / "report.html"
+    path = write_report(load_view(Path(args.folder)), out)
+    print(f"wrote {path} (self-contained; open it in any browser)")
+    return 0
 
 
 def cmd_validate(args) -> int:
@@ -106,6 +135,13 @@ def cmd_eval(args) -> int:
     return 0
 
 
+def _results_hint(args) -> str:
+    try:
+        return str(_config(args).results_path())
+    except Exception:  # only a hint for the message
+        return "results/<campaign>"
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="campaign", description="QLoRA hyperparameter campaigns on Ray Tune + Ray Train.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -117,8 +153,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run a campaign (local Ray, or the cluster in RAY_ADDRESS)")
     with_config(run, required=True)
-    run.add_argument("--overwrite", action="store_true", help="replace existing results of this campaign cycle")
+    run.add_argument("--cycles", type=int, help="cycles to run (default: cycles.count in the config)")
+    run.add_argument("--overwrite", action="store_true", help="replace this campaign's existing results")
     run.set_defaults(func=cmd_run)
+    res = sub.add_parser("resume", help="finish an interrupted campaign (after Ctrl-C or a crash)")
+    res.add_argument("folder", help="the campaign folder, e.g. results/default")
+    res.add_argument("--cycles", type=int, help="raise the campaign's cycle count")
+    res.set_defaults(func=cmd_resume)
+    st = sub.add_parser("status", help="where a campaign stands: cycles, trials, best so far, gates")
+    st.add_argument("folder")
+    st.set_defaults(func=cmd_status)
+    rep = sub.add_parser("report", help="write a self-contained HTML report of a campaign")
+    rep.add_argument("folder")
+    rep.add_argument("--out", help="output file (default: <folder>/report.html)")
+    rep.set_defaults(func=cmd_report)
     val = sub.add_parser("validate", help="check a config without starting Ray")
     with_config(val, required=True)
     val.set_defaults(func=cmd_validate)
@@ -148,9 +196,15 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ConfigError, DataValidationError) as err:
+    except (ConfigError, DataValidationError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except (CampaignStopped, SearchInterrupted) as err:
+        print(f"stopped: {err}", file=sys.stderr)
+        if isinstance(err, SearchInterrupted):
+            print(f"resume with: campaign resume {getattr(args, 'folder', None) or _results_hint(args)}", file=sys.stderr)
+            return 130
+        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

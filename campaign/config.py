@@ -17,11 +17,13 @@ from typing import Any
 
 import yaml
 
-from campaign.search import SearchConfig
 from campaign.errors import ConfigError
+from campaign.schema import DIMS
+from campaign.search import SearchConfig
 
 __all__ = ["ConfigError", "read_yaml", "merge", "DataConfig", "ModelConfig", "LoraSettings", "TrainConfig", "ResourcesConfig",
-           "TrackingConfig", "CampaignConfig", "SearchConfig", "load_config", "parse_overrides"]
+           "TrackingConfig", "CyclesConfig", "GateConfig", "CampaignConfig", "SearchConfig", "load_config",
+           "parse_overrides"]
 
 QUANTIZATIONS = ("nf4", "int8", "none")
 
@@ -177,6 +179,43 @@ class TrackingConfig:
 
 
 @dataclass
+class CyclesConfig:
+    """How a campaign closes its data loop: cycle n's best trials decide cycle n+1's data and search."""
+
+    count: int = 1  # Cycles to run; `campaign run --cycles N` sets it.
+    k_best: int = 3  # Best finished trials whose per-dimension validation errors choose the hard dimensions.
+    n_dims: int = 2  # Hard dimensions chosen per cycle.
+    force_dims: list[str] = field(default_factory=list)  # Focus on these dimensions instead of choosing (recorded).
+    seed_top_k: int = 2  # Best configs of cycle n evaluated first in cycle n+1; their span sets the narrowed ranges.
+    narrow_margin: float = 0.15  # Narrowed range = best trials' span padded by this share of the old width per side.
+
+    def __post_init__(self):
+        _require(self.count >= 1, "cycles.count", f"must be >= 1 (got {self.count})")
+        _require(self.k_best >= 1, "cycles.k_best", f"must be >= 1 (got {self.k_best})")
+        _require(1 <= self.n_dims <= len(DIMS), "cycles.n_dims", f"must be in 1..{len(DIMS)} (got {self.n_dims})")
+        unknown = [d for d in self.force_dims if d not in DIMS]
+        _require(not unknown, "cycles.force_dims", f"unknown dimension(s) {unknown}; choose from {list(DIMS)}")
+        _require(len(set(self.force_dims)) == len(self.force_dims), "cycles.force_dims", "lists a dimension twice")
+        _require(self.seed_top_k >= 1, "cycles.seed_top_k", f"must be >= 1 (got {self.seed_top_k})")
+        _require(0 < self.narrow_margin <= 1, "cycles.narrow_margin", f"must be in (0, 1] (got {self.narrow_margin})")
+
+
+@dataclass
+class GateConfig:
+    """Promotion gate thresholds, checked on the frozen eval set."""
+
+    min_json_valid_rate: float = 0.98  # The promoted model's share of valid JSON outputs must reach this.
+    focus_min_improvement: float = 0.0  # Each focus dimension's mae_raw must beat the previous cycle's best by more.
+    mae_tolerance: float = 0.0  # mae_raw may exceed the promoted model's and prompt_baseline's by at most this.
+
+    def __post_init__(self):
+        _require(0 <= self.min_json_valid_rate <= 1, "gate.min_json_valid_rate",
+                 f"must be in [0, 1] (got {self.min_json_valid_rate})")
+        _require(self.focus_min_improvement >= 0, "gate.focus_min_improvement", "must be >= 0")
+        _require(self.mae_tolerance >= 0, "gate.mae_tolerance", "must be >= 0")
+
+
+@dataclass
 class CampaignConfig:
     """A whole campaign: data, model, adapter, training, search, resources and tracking."""
 
@@ -189,6 +228,8 @@ class CampaignConfig:
     resources: ResourcesConfig = field(default_factory=ResourcesConfig)
     search: SearchConfig = field(default_factory=SearchConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    cycles: CyclesConfig = field(default_factory=CyclesConfig)
+    gate: GateConfig = field(default_factory=GateConfig)
 
     def __post_init__(self):
         _require(bool(self.name) and "/" not in self.name, "name", f"must be a non-empty folder name (got {self.name!r})")

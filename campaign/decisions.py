@@ -23,15 +23,28 @@ def finished(records: list[dict], metric: str) -> list[dict]:
 
 
 def best_trials(records: list[dict], metric: str, mode: str, k: int) -> list[dict]:
-    """The ``k`` best finished trials by ``metric``; ties broken by trial id for determinism."""
+    """The ``k`` best finished trials by ``metric``; ties go to the earlier trial (Ray's trial ids are random)."""
     sign = 1 if mode == "min" else -1
-    ranked = sorted(finished(records, metric), key=lambda r: (sign * _value(r, metric), r["trial_id"]))
+    ranked = sorted(finished(records, metric),
+                    key=lambda r: (sign * _value(r, metric), r.get("trial", 10**9), r["trial_id"]))
     return ranked[:k]
 
 
 def choose_hard_dims(records: list[dict], *, metric: str, mode: str, k_best: int = 3, n_dims: int = 2,
-                     prefix: str = "valid") -> dict:
-    """Hard dimensions: the largest mean ``<prefix>/mae_raw_<dim>`` over the ``k_best`` best finished trials."""
+                     prefix: str = "valid", force_dims: list[str] | tuple[str, ...] = ()) -> dict:
+    """Hard dimensions: the largest mean ``<prefix>/mae_raw_<dim>`` over the ``k_best`` best finished trials.
+
+    ``force_dims`` overrides the choice; the measured choice is still computed and recorded beside it.
+    """
+    chosen = _measured_hard_dims(records, metric, mode, k_best, n_dims, prefix)
+    if not force_dims:
+        return {**chosen, "forced": False}
+    measured = ", ".join(chosen["hard_dims"]) or "none"
+    return {**chosen, "hard_dims": list(force_dims), "forced": True, "measured_hard_dims": chosen["hard_dims"],
+            "reason": f"forced by cycles.force_dims ({measured} by measurement: {chosen['reason']})"}
+
+
+def _measured_hard_dims(records: list[dict], metric: str, mode: str, k_best: int, n_dims: int, prefix: str) -> dict:
     best = best_trials(records, metric, mode, k_best)
     if not best:
         return {"best_trials": [], "per_dim_mae": {}, "hard_dims": [],

@@ -3,3 +3,11 @@
 
 class ConfigError(ValueError):
     """A configuration value is missing, unknown or invalid; the message names the key."""
+
+
+class CampaignStopped(RuntimeError):
+    """A cycle ended with no finished trial: nothing to learn from, so the campaign cannot go on."""
+
+
+class SearchInterrupted(RuntimeError):
+    """The Tune run stopped before every trial ended (Ctrl-C); its folder is restorable."""

@@ -17,7 +17,7 @@ from typing import Any
 
 from campaign.errors import ConfigError
 
-__all__ = ["SearchConfig", "SPEC_TYPES", "nested", "flatten"]
+__all__ = ["SearchConfig", "SPEC_TYPES", "tune_space", "nested", "flatten"]
 
 # type -> required parameters
 SPEC_TYPES = {"loguniform": ("low", "high"), "uniform": ("low", "high"), "quniform": ("low", "high", "q"),
@@ -62,7 +62,7 @@ class SearchConfig:
         for key, spec in self.space.items():
             section, _, name = key.partition(".")
             where = f"search.space.{key}"
-            if section in ("search", "resources", "tracking", "data") or not hasattr(cfg, section) \
+            if section not in ("model", "lora", "train") or not hasattr(cfg, section) \
                     or not dataclasses.is_dataclass(getattr(cfg, section)):
                 raise ConfigError(f"{where}: only model/lora/train fields can be searched")
             if not any(f.name == name for f in dataclasses.fields(getattr(cfg, section))):
@@ -77,15 +77,20 @@ class SearchConfig:
         return {k.replace(".", "/"): getattr(getattr(cfg, k.split(".")[0]), k.split(".")[1]) for k in self.space}
 
     def tune_space(self) -> dict:
-        """The space as a nested dict of Tune domains (OptunaSearch converts it)."""
-        from ray import tune
+        """The space as a nested dict of Tune domains."""
+        return tune_space(self.space)
 
-        makers = {"loguniform": lambda s: tune.loguniform(s["low"], s["high"]),
-                  "uniform": lambda s: tune.uniform(s["low"], s["high"]),
-                  "quniform": lambda s: tune.quniform(s["low"], s["high"], s["q"]),
-                  "randint": lambda s: tune.randint(s["low"], s["high"] + 1),  # inclusive high in YAML
-                  "choice": lambda s: tune.choice(s["values"])}
-        return nested({k: makers[s["type"]](s) for k, s in self.space.items()})
+
+def tune_space(space: dict[str, dict]) -> dict:
+    """A space spec as a nested dict of Tune domains (OptunaSearch converts these to Optuna distributions)."""
+    from ray import tune
+
+    makers = {"loguniform": lambda s: tune.loguniform(s["low"], s["high"]),
+              "uniform": lambda s: tune.uniform(s["low"], s["high"]),
+              "quniform": lambda s: tune.quniform(s["low"], s["high"], s["q"]),
+              "randint": lambda s: tune.randint(s["low"], s["high"] + 1),  # inclusive high in YAML
+              "choice": lambda s: tune.choice(s["values"])}
+    return nested({k: makers[s["type"]](s) for k, s in space.items()})
 
 
 def _check_spec(key: str, spec: Any) -> None:

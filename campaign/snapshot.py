@@ -11,11 +11,16 @@ from pathlib import Path
 from campaign.data.io import write_json
 from campaign.search import flatten
 
-__all__ = ["trial_records", "write_snapshot", "copy_best_adapter", "summary_rows", "timing_rows"]
+__all__ = ["strict_json", "trial_records", "write_snapshot", "copy_best_adapter", "summary_rows", "timing_rows"]
 
 
-def _trial_id(result) -> str:
-    return (result.metrics or {}).get("trial_id") or Path(result.path).name
+def _trial_id(result, known: dict | None = None) -> str:
+    """The reported trial id; a trial that failed before reporting is matched by its folder name."""
+    reported = (result.metrics or {}).get("trial_id")
+    if reported:
+        return reported
+    name = Path(result.path).name
+    return next((k for k in known or {} if f"-{k}_" in name or f"_{k}_" in name), name)
 
 
 def _trial_index(record: dict) -> int:
@@ -24,25 +29,27 @@ def _trial_index(record: dict) -> int:
     return int(match.group(1)) if match else 10**9
 
 
-def _clean(value):
+def strict_json(value):
     """NaN/inf -> None, recursively: the snapshot must be strict JSON."""
     if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
+        return {k: strict_json(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_clean(v) for v in value]
+        return [strict_json(v) for v in value]
     return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
-def trial_records(result_grid, searched: list[str]) -> list[dict]:
-    """One plain record per trial, in trial-creation order."""
+def trial_records(result_grid, searched: list[str], statuses: dict[str, str] | None = None) -> list[dict]:
+    """One plain record per trial, in trial-creation order; ``statuses`` is Tune's status by trial id."""
     records = []
     for result in result_grid:
         metrics = result.metrics or {}
         config = flatten(result.config or {})
-        numeric = {k: _clean(v) for k, v in metrics.items() if ("/" in k or k in ("epoch", "time_total_s"))
+        numeric = {k: strict_json(v) for k, v in metrics.items() if ("/" in k or k in ("epoch", "time_total_s"))
                    and isinstance(v, (int, float)) and not isinstance(v, bool)}
+        trial_id = _trial_id(result, statuses)
+        state = (statuses or {}).get(trial_id) or ("ERROR" if result.error else "TERMINATED")
         records.append({
-            "trial_id": _trial_id(result), "state": "ERROR" if result.error else "TERMINATED",
+            "trial_id": trial_id, "state": state,
             "error": None if result.error is None else str(result.error).strip()[-2000:],
             "config": {k: config.get(k) for k in searched}, "metrics": numeric,
             "checkpoint_path": metrics.get("checkpoint_path"), "trial_dir": str(result.path),
@@ -65,7 +72,7 @@ def _csv_rows(snapshot: dict) -> list[dict]:
 
 def write_snapshot(folder: Path, snapshot: dict) -> dict:
     """Write ``validation_snapshot.json`` and ``.csv`` (one row per trial and baseline); return the strict-JSON snapshot."""
-    snapshot = _clean(snapshot)
+    snapshot = strict_json(snapshot)
     write_json(snapshot, folder / "validation_snapshot.json")
     rows = _csv_rows(snapshot)
     fixed = ["kind", "name", "state", "error"]
@@ -79,7 +86,7 @@ def write_snapshot(folder: Path, snapshot: dict) -> dict:
     return snapshot
 
 
-def copy_best_adapter(record: dict, folder: Path) -> Path | None:
+def copy_best_adapter(record: dict, folder: Path, lineage: dict | None = None) -> Path | None:
     """Copy the best trial's final checkpoint (adapter, metrics, outputs) to ``folder``/best_adapter."""
     src = record.get("checkpoint_path")
     if not src or not Path(src).exists():
@@ -87,7 +94,8 @@ def copy_best_adapter(record: dict, folder: Path) -> Path | None:
     dst = folder / "best_adapter"
     shutil.rmtree(dst, ignore_errors=True)
     shutil.copytree(src, dst)
-    (dst / "lineage.json").write_text(json.dumps({"trial_id": record["trial_id"], "config": record["config"],
+    (dst / "lineage.json").write_text(json.dumps({**(lineage or {}), "trial": record.get("trial"),
+                                                  "trial_id": record["trial_id"], "config": record["config"],
                                                   "checkpoint": src}, indent=1))
     return dst
 

@@ -10,8 +10,10 @@ CONFIG = Path(__file__).resolve().parents[1] / "search_spaces" / "balanced_6run.
 
 def test_driver_modules_do_not_import_torch_or_bitsandbytes():
     code = ("import sys, json; import campaign, campaign.cli, campaign.runner, campaign.snapshot, trainables; "
+            "import campaign.driver, campaign.state, campaign.status, campaign.report, campaign.gates; "
             f"from campaign.config import load_config; cfg = load_config({str(CONFIG)!r}); "
-            "cfg.search.tune_space(); from campaign.runner import _searcher; _searcher(cfg); "
+            "cfg.search.tune_space(); from campaign.runner import _searcher; "
+            "from campaign.driver import _first_seeding; _searcher(cfg, _first_seeding(cfg)); "
             "print(json.dumps(sorted(m for m in ('torch', 'bitsandbytes', 'transformers', 'peft') if m in sys.modules)))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert json.loads(out.strip().splitlines()[-1]) == []

@@ -1,7 +1,7 @@
 """prompt_baseline: the base model without fine-tuning, scored on the frozen eval set (runs in a Ray task)."""
 from __future__ import annotations
 
-__all__ = ["prompt_baseline", "evaluate_model"]
+__all__ = ["prompt_baseline", "evaluate_model", "model_outputs"]
 
 
 def evaluate_model(cfg: dict, model_path: str, rows: list[dict], adapter: str | None = None,
@@ -27,3 +27,19 @@ def evaluate_model(cfg: dict, model_path: str, rows: list[dict], adapter: str | 
 
 def prompt_baseline(cfg: dict, model_path: str, rows: list[dict], model_files_ref=None) -> tuple[dict, dict]:
     return evaluate_model(cfg, model_path, rows, model_files_ref=model_files_ref)
+
+
+def model_outputs(cfg: dict, model_path: str, rows: list[dict], adapter_files: dict, model_files_ref=None) -> dict:
+    """Greedy outputs of base model + adapter for every row, keyed by row id (ranks the next cycle's replay pool).
+
+    ``adapter_files`` maps relative paths to bytes, so this runs on any node of a cluster.
+    """
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as folder:
+        for rel, data in adapter_files.items():
+            (Path(folder) / rel).parent.mkdir(parents=True, exist_ok=True)
+            (Path(folder) / rel).write_bytes(data)
+        _, details = evaluate_model(cfg, model_path, rows, folder, model_files_ref)
+    return {o["id"]: o["output"] for o in details["outputs"]}

@@ -5,13 +5,25 @@ Ray Train V2 cannot be passed to ``Tuner`` directly, so this plain function of
 ``TuneReportCallback``. Static inputs (the resolved campaign config, the data
 ref, the model path) arrive through ``tune.with_parameters``; ``config`` holds
 only the searched values.
+
+Resume: a trial that Tune restarts after a driver crash either finds its
+finished Train run (a checkpoint marked final) and re-reports that result, or
+starts its Train run again from a clean folder, so a resumed trial trains
+exactly as an uninterrupted one would. Every start, training and re-report is
+appended to ``<cycle>/train/attempts/<trial_id>.jsonl``.
 """
 from __future__ import annotations
 
 import copy
+import json
+import os
+import shutil
 import time
+from pathlib import Path
 
-__all__ = ["qlora_trial", "merge_trial_config", "scaling_for"]
+__all__ = ["qlora_trial", "merge_trial_config", "scaling_for", "trial_name", "final_checkpoint", "FINAL_MARKER"]
+
+FINAL_MARKER = "final.json"  # written into the last epoch's checkpoint by the worker
 
 
 def merge_trial_config(base: dict, searched: dict) -> dict:
@@ -33,18 +45,53 @@ def scaling_for(resources: dict):
                          resources_per_worker=per_worker)
 
 
+def trial_name(trial, cycle: int) -> str:
+    """Tune's trial name, hence the W&B run name: ``cycle{n}-trial{k}-{trial_id}`` (k counts from 1 per cycle)."""
+    counter = str(trial.experiment_tag).split("_", 1)[0]
+    return f"cycle{cycle}-trial{counter or '?'}-{trial.trial_id}"
+
+
+def final_checkpoint(run_dir: Path) -> Path | None:
+    """The complete final checkpoint of a finished Train run, if there is one."""
+    for ckpt in sorted(Path(run_dir).glob("checkpoint_*"), reverse=True):
+        if (ckpt / FINAL_MARKER).exists() and (ckpt / "metrics.json").exists() and (ckpt / "adapter").is_dir():
+            return ckpt
+    return None
+
+
+def _log_attempt(static: dict, trial_id: str, event: str) -> None:
+    folder = Path(static["train_storage"]) / "attempts"
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / f"{trial_id}.jsonl").open("a", encoding="utf-8") as fh:
+        fh.write(json.dumps({"event": event, "time": time.time(), "pid": os.getpid()}) + "\n")
+
+
 def qlora_trial(config: dict, static: dict) -> None:
     """Run one QLoRA trial through Ray Train and report its epochs to Tune."""
-    import ray.train
     import ray.tune
+
+    t0 = time.time()
+    trial_id = ray.tune.get_context().get_trial_id()
+    run_dir = Path(static["train_storage"]) / trial_id
+    _log_attempt(static, trial_id, "start")
+    done = final_checkpoint(run_dir)
+    if done is not None:  # trained before a driver crash, but Tune never recorded it: report, don't retrain
+        metrics = json.loads((done / "metrics.json").read_text())
+        _log_attempt(static, trial_id, "rereport")
+        ray.tune.report({**metrics, "checkpoint_path": str(done)})
+        return
+    shutil.rmtree(run_dir, ignore_errors=True)  # a half-finished run restarts cleanly, not from a stale state
+    _train(merge_trial_config(static["config"], config), static, trial_id, t0)
+    _log_attempt(static, trial_id, "trained")
+
+
+def _train(cfg: dict, static: dict, trial_id: str, t0: float) -> None:
+    import ray.train
     from ray.train.torch import TorchTrainer
     from ray.tune.integration.ray_train import TuneReportCallback
 
     from trainables.worker import train_loop_per_worker
 
-    t0 = time.time()
-    cfg = merge_trial_config(static["config"], config)
-    trial_id = ray.tune.get_context().get_trial_id()
     trainer = TorchTrainer(
         train_loop_per_worker,
         train_loop_config={"cfg": cfg, "data_ref": static["data_ref"], "model_path": static["model_path"],

@@ -16,6 +16,7 @@ from trainables.evaluate import evaluate_rows
 from trainables.modeling import (apply_lora, load_base_model, load_tokenizer, local_model_path, pick_device,
                                  quiet_libraries)
 from trainables.sft import batches, encode_rows
+from trainables.tune_fn import FINAL_MARKER
 
 __all__ = ["train_loop_per_worker"]
 
@@ -29,18 +30,20 @@ def _peak_mem_mb(device) -> float:
 
 
 def _trial_rows(cfg: dict, data: dict) -> tuple[list[dict], dict]:
-    from campaign.augment import build_trial_train_set
+    from campaign.augment import trial_train_set
 
     t = cfg["train"]
-    return build_trial_train_set(
-        data["train"], version=data["version"], base_size=data["base_size"], add_ratio=t["add_ratio"],
-        replay_ratio=t["replay_ratio"], replay_pool=data["replay_pool"], eval_requests=data["eval_requests"],
-        focus_dims=tuple(data["focus_dims"]), ja_share=cfg["data"]["ja_share"])
+    return trial_train_set(data["train"], version=data["version"], base_size=data["base_size"],
+                           add_ratio=t["add_ratio"], replay_ratio=t["replay_ratio"], generated=data["generated"],
+                           replay=data["replay"], focus_dims=data["focus_dims"])
 
 
-def _save_checkpoint(model, folder: str, metrics: dict, details: dict, manifest: dict) -> None:
+def _save_checkpoint(model, folder: str, metrics: dict, details: dict, manifest: dict, final: bool) -> None:
     model.save_pretrained(os.path.join(folder, "adapter"))
-    for name, obj in (("metrics.json", metrics), ("details.json", details), ("train_set.json", manifest)):
+    files = [("metrics.json", metrics), ("details.json", details), ("train_set.json", manifest)]
+    if final:  # marks a finished Train run, so a resumed trial re-reports instead of retraining
+        files.append((FINAL_MARKER, {"epoch": metrics["epoch"]}))
+    for name, obj in files:
         with open(os.path.join(folder, name), "w", encoding="utf-8") as fh:
             json.dump(obj, fh, ensure_ascii=False, indent=1, default=float)
 
@@ -144,5 +147,5 @@ def _evaluate_and_report(model, tok, cfg, data, device, report, stats, manifest,
         ray.train.report(report)
         return
     with tempfile.TemporaryDirectory() as folder:
-        _save_checkpoint(model, folder, report, details, manifest)
+        _save_checkpoint(model, folder, report, details, manifest, last)
         ray.train.report(report, checkpoint=ray.train.Checkpoint.from_directory(folder))

@@ -1,0 +1,270 @@
+"""The cycle driver: run cycles, derive each next cycle from the last, gate and promote, resume after a crash.
+
+Cycle n: plan (data version, search seeding) → search (Ray Tune) → snapshot →
+hard dimensions for n+1 → gate → promotion → decision log. Each step writes its
+files before ``campaign.json`` records it as done, so ``campaign resume`` after
+a Ctrl-C or a ``kill -9`` repeats at most the step that was cut off, and Tune's
+own restore continues the search without re-running finished trials.
+"""
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import yaml
+
+from campaign.augment import rank_by_model_error
+from campaign.config import load_config
+from campaign.cycle_data import CycleData, dataset_root, derive_version, first_cycle_data, load_derived
+from campaign.data.io import sha256_file, write_json
+from campaign.data.prepare import eval_dir, prepare_data
+from campaign.decision_log import render_decision_log
+from campaign.decisions import best_trials, choose_hard_dims
+from campaign.errors import CampaignStopped, ConfigError, SearchInterrupted
+from campaign.gates import evaluate_gate
+from campaign.progress import console, step
+from campaign.runner import run_search, start_ray
+from campaign.seeding import seed_next_search
+from campaign.snapshot import copy_best_adapter, strict_json, trial_records, write_snapshot
+from campaign.state import (cycle_folder, load_state, mark_driver, new_state, promote, read_json, save_state)
+from campaign.tracking import resolve_wandb_mode, worker_env
+
+__all__ = ["CampaignStopped", "run_campaign", "resume_campaign"]
+
+
+def run_campaign(cfg, overwrite: bool = False) -> dict:
+    """Start the campaign ``cfg`` from cycle 1 and run ``cfg.cycles.count`` cycles."""
+    folder = cfg.results_path()
+    if folder.exists() and any(p.name != ".gitkeep" for p in folder.iterdir()):
+        if not overwrite:
+            raise ConfigError(f"{folder} already holds a campaign; continue it with `campaign resume {folder}`, "
+                              "replace it with --overwrite, or choose another name (name=...)")
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    state = new_state(cfg)
+    save_state(folder, state)
+    return _drive(cfg, folder, state)
+
+
+def resume_campaign(folder: Path, cycles: int | None = None) -> dict:
+    """Continue the campaign in ``folder`` where it stopped; ``cycles`` may raise its cycle count."""
+    state = load_state(folder)
+    overrides = {"cycles": {"count": cycles}} if cycles else None
+    cfg = load_config(None, _config_overrides(state["config"], overrides))
+    if Path(cfg.results_path()).resolve() != Path(folder).resolve():
+        cfg = load_config(None, _config_overrides(cfg.to_dict(), {"results_dir": str(Path(folder).parent)}))
+    state["config"] = cfg.to_dict()
+    state["status"], state["stop_reason"] = "running", None
+    return _drive(cfg, Path(folder), state)
+
+
+def _config_overrides(base: dict, extra: dict | None) -> dict:
+    from campaign.config import merge
+
+    return merge(base, extra or {})
+
+
+def _drive(cfg, folder: Path, state: dict) -> dict:
+    wandb_mode, wandb_why = resolve_wandb_mode(cfg.tracking.wandb)
+    env = worker_env(cfg)  # validates tracking before any work starts
+    with step("validating data and freezing the eval set"):
+        version, eval_rows = prepare_data(cfg.data)
+    console.print(f"  data {version.path}: {version.manifest['counts']}; frozen eval set: {len(eval_rows)} rows")
+    with step("starting Ray and preparing the base model"):
+        session = start_ray(cfg, env)
+    console.print(f"  {session.concurrency} trial(s) at once ({session.why}); W&B: {wandb_why}")
+    mark_driver(state)
+    save_state(folder, state)
+    ctx = {"cfg": cfg, "folder": folder, "state": state, "session": session, "version": version,
+           "eval_rows": eval_rows, "wandb_mode": wandb_mode, "wandb_why": wandb_why}
+    try:
+        ctx["baselines"] = _baselines(ctx)
+        previous = None
+        for cycle in range(1, cfg.cycles.count + 1):
+            previous = _run_cycle(ctx, cycle, previous)
+    except (SearchInterrupted, KeyboardInterrupt):
+        state.update(status="interrupted", stop_reason=f"interrupted; continue with `campaign resume {folder}`")
+        save_state(folder, state)
+        raise
+    state["status"] = "finished"
+    save_state(folder, state)
+    return state
+
+
+def _baselines(ctx) -> list[dict]:
+    """Scored once per campaign on the frozen eval set (they do not change across cycles)."""
+    path = ctx["folder"] / "baselines.json"
+    if path.exists():
+        return read_json(path)
+    with step("baselines on the frozen eval set (mean, rule, prompt)"):
+        base = strict_json(ctx["session"].baselines(ctx["version"].train, ctx["eval_rows"]))
+    write_json(base, path)
+    return base
+
+
+def _run_cycle(ctx, cycle: int, previous: dict | None) -> dict:
+    """Run (or finish, or skip) one cycle; return what the next cycle needs from it."""
+    state, folder = ctx["state"], cycle_folder(ctx["folder"], cycle)
+    cs = state["cycles"].get(str(cycle))
+    if cs and cs["status"] == "done":
+        console.print(f"cycle {cycle}: done earlier ({cs['gate']}); skipping")
+        return _load_done(ctx, cycle)
+    folder.mkdir(parents=True, exist_ok=True)
+    plan, data = _plan(ctx, cycle, previous)
+    state["cycles"][str(cycle)] = {"status": "searching", "data_version": plan["data_version"],
+                                   "focus_dims": plan["focus_dims"], "gate": None, "best_trial": None}
+    save_state(ctx["folder"], state)
+    cfg = ctx["cfg"]
+    console.rule(f"[bold]cycle {cycle}: {cfg.search.num_samples} trials on {plan['data_version']}"
+                 f" (focus: {', '.join(plan['focus_dims']) or 'none'})")
+    t = time.time()
+    grid, statuses = run_search(ctx["session"], cycle, folder, data.for_workers(cfg.data.base_size, ctx["eval_rows"]),
+                                plan["seeding"],
+                                ctx["wandb_mode"])
+    console.print(f"  search finished in {time.time() - t:.0f}s")
+    return _finish(ctx, cycle, plan, data, previous, trial_records(grid, list(plan["seeding"]["space"]), statuses))
+
+
+def _plan(ctx, cycle: int, previous: dict | None) -> tuple[dict, CycleData]:
+    """The cycle's data and search seeding: read back if already planned, else decided now and written."""
+    folder = cycle_folder(ctx["folder"], cycle)
+    plan = read_json(folder / "plan.json")
+    if plan is not None:
+        return plan, _cycle_data(ctx, plan)
+    cfg = ctx["cfg"]
+    if previous is None:
+        data = first_cycle_data(cfg, ctx["version"], ctx["eval_rows"])
+        seeding = _first_seeding(cfg)
+        hard, parent, ranking_text = None, None, data.manifest["replay_ranking"]
+    else:
+        hard = previous["hard_dims"]
+        data = _derive(ctx, cycle, previous, hard)
+        seeding = seed_next_search(previous["space"], previous["records"], metric=cfg.search.metric,
+                                   mode=cfg.search.mode, top_k=cfg.cycles.seed_top_k, margin=cfg.cycles.narrow_margin)
+        seeding["summary"] = (f"{len(seeding['points'])} best config(s) of cycle {cycle - 1} first, "
+                              f"{len(seeding['carried'])} trial(s) carried into Optuna, ranges narrowed")
+        parent, ranking_text = data.manifest["parent"], "the cycle's focus dimensions' error of cycle " \
+            f"{cycle - 1}'s best adapter on the training split (invalid JSON first)"
+    plan = {"cycle": cycle, "data_version": data.version, "data_path": str(data.path), "data_parent": parent,
+            "data_summary": data.summary(cfg.data.base_size), "focus_dims": list(data.focus_dims), "hard_dims": hard,
+            "replay_ranking": ranking_text, "seeding": seeding,
+            "eval_set": {"rows": len(ctx["eval_rows"]), "sha256": sha256_file(eval_dir(cfg.data) / "eval.parquet")}}
+    write_json(plan, folder / "plan.json")
+    (folder / "resolved_config.yaml").write_text(yaml.safe_dump({**cfg.to_dict(), "resolved": {
+        "wandb_mode": ctx["wandb_mode"], "wandb_why": ctx["wandb_why"], "cycle": cycle}}, sort_keys=False,
+        allow_unicode=True))
+    _write_log(ctx, cycle, plan, previous)
+    return plan, data
+
+
+def _first_seeding(cfg) -> dict:
+    s = cfg.search
+    points = [{k: getattr(getattr(cfg, k.split(".")[0]), k.split(".")[1]) for k in s.space}] \
+        if s.evaluate_default_first and s.space else []
+    rule = ("Cycle 1: trial 1 runs the config's own values of the searched keys, then Optuna TPE "
+            f"({s.n_startup_trials} random start-up trial(s), multivariate, constant liar)."
+            if points else "Cycle 1: Optuna proposes every trial.")
+    return {"space": dict(s.space), "points": points, "carried": [], "ranges": [], "rule": rule,
+            "summary": "the config's own point first, then TPE" if points else "TPE from the start"}
+
+
+def _derive(ctx, cycle: int, previous: dict, hard: dict) -> CycleData:
+    """Rank the training split by the previous best adapter's errors, then build (or reuse) the new version."""
+    cfg, prev_data = ctx["cfg"], previous["data"]
+    adapter = cycle_folder(ctx["folder"], cycle - 1) / "best_adapter"
+    with step(f"ranking the training split by cycle {cycle - 1}'s best adapter"):
+        outputs = ctx["session"].outputs_with_adapter(prev_data.train, adapter / "adapter")
+    ranking = rank_by_model_error(prev_data.train, outputs, hard["hard_dims"])
+    best = previous["best"]
+    with step(f"building cycle {cycle}'s data version"):
+        return derive_version(cfg, prev_data, ctx["eval_rows"], cycle=cycle, focus_dims=hard["hard_dims"],
+                              focus_reason=hard["reason"], ranking=ranking,
+                              replay_source={"cycle": cycle - 1, "trial": best["trial"], "trial_id": best["trial_id"],
+                                             "adapter": str(adapter)})
+
+
+def _cycle_data(ctx, plan: dict) -> CycleData:
+    if plan["cycle"] == 1:
+        return first_cycle_data(ctx["cfg"], ctx["version"], ctx["eval_rows"])
+    return load_derived(dataset_root(ctx["cfg"].data) / plan["data_version"])
+
+
+def _write_log(ctx, cycle, plan, previous, snapshot=None, gate=None, promoted=None) -> None:
+    text = render_decision_log(ctx["cfg"].name, cycle, plan, previous, ctx["baselines"], snapshot, gate, promoted)
+    (cycle_folder(ctx["folder"], cycle) / "decision_log.md").write_text(text, encoding="utf-8")
+
+
+def _finish(ctx, cycle: int, plan: dict, data: CycleData, previous: dict | None, records: list[dict]) -> dict:
+    """Snapshot, hard dimensions for the next cycle, gate, promotion, decision log; then mark the cycle done."""
+    cfg, state, folder = ctx["cfg"], ctx["state"], cycle_folder(ctx["folder"], cycle)
+    c = cfg.search
+    best = (best_trials(records, c.metric, c.mode, 1) or [None])[0]
+    snapshot = _snapshot(ctx, cycle, plan, records, best)
+    prompt = next(b["metrics"] for b in ctx["baselines"] if b["mode"] == "prompt_baseline")
+    gate = evaluate_gate(best["metrics"] if best else None, focus_dims=plan["focus_dims"],
+                         previous_best=previous["best"]["metrics"] if previous and previous["best"] else None,
+                         promoted=(state["promoted"] or {}).get("metrics"), prompt_baseline=prompt,
+                         min_json_valid_rate=cfg.gate.min_json_valid_rate,
+                         focus_min_improvement=cfg.gate.focus_min_improvement, mae_tolerance=cfg.gate.mae_tolerance)
+    write_json(gate, folder / "gate.json")
+    if gate["passed"]:
+        state["promoted"] = promote(ctx["folder"], cycle, best, plan["data_version"], gate)
+    state["history"] = [h for h in state["history"] if h["cycle"] != cycle] + [
+        {"cycle": cycle, "verdict": "promoted" if gate["passed"] else "refused", "summary": gate["summary"]}]
+    _write_log(ctx, cycle, plan, previous, snapshot, gate, state["promoted"])
+    if best is None:
+        return _stop(ctx, cycle, records)
+    hard = choose_hard_dims(records, metric=c.metric, mode=c.mode, k_best=cfg.cycles.k_best,
+                            n_dims=cfg.cycles.n_dims, force_dims=cfg.cycles.force_dims)
+    write_json(hard, folder / "hard_dims.json")
+    state["cycles"][str(cycle)].update(status="done", best_trial=best["trial_id"], gate=gate["summary"])
+    save_state(ctx["folder"], state)
+    _print_cycle(cycle, snapshot, gate, hard)
+    return {"cycle": cycle, "records": records, "best": best, "hard_dims": hard, "data": data,
+            "space": plan["seeding"]["space"]}
+
+
+def _snapshot(ctx, cycle, plan, records, best) -> dict:
+    folder = cycle_folder(ctx["folder"], cycle)
+    snapshot = {"campaign": ctx["cfg"].name, "cycle": cycle, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "metric": ctx["cfg"].search.metric, "mode": ctx["cfg"].search.mode, "data_version": plan["data_version"],
+                "focus_dims": plan["focus_dims"], "eval_set": plan["eval_set"],
+                "best_trial": best["trial_id"] if best else None, "trials": records, "baselines": ctx["baselines"]}
+    if best:
+        adapter = copy_best_adapter(best, folder, {"cycle": cycle, "data_version": plan["data_version"]})
+        details = read_json(adapter / "details.json") if adapter else {}
+        snapshot["hard_cases"] = {split: d["hard_cases"] for split, d in (details or {}).items()}
+    return write_snapshot(folder, snapshot)
+
+
+def _stop(ctx, cycle: int, records: list[dict]) -> dict:
+    failed = [r for r in records if r["state"] == "ERROR"]
+    first = next((r["error"].strip().splitlines()[-1] for r in failed if r.get("error")), "no error recorded")
+    reason = (f"cycle {cycle}: no trial finished ({len(failed)} of {len(records)} failed; first error: {first}). "
+              f"Nothing to learn from, so the campaign stops. Fix the cause, then `campaign run --overwrite`.")
+    ctx["state"].update(status="stopped", stop_reason=reason)
+    ctx["state"]["cycles"][str(cycle)]["status"] = "failed"
+    save_state(ctx["folder"], ctx["state"])
+    raise CampaignStopped(reason)
+
+
+def _load_done(ctx, cycle: int) -> dict:
+    folder = cycle_folder(ctx["folder"], cycle)
+    plan, snapshot = read_json(folder / "plan.json"), read_json(folder / "validation_snapshot.json")
+    records = snapshot["trials"]
+    best = next((r for r in records if r["trial_id"] == snapshot["best_trial"]), None)
+    return {"cycle": cycle, "records": records, "best": best, "hard_dims": read_json(folder / "hard_dims.json"),
+            "data": _cycle_data(ctx, plan), "space": plan["seeding"]["space"]}
+
+
+def _print_cycle(cycle: int, snapshot: dict, gate: dict, hard: dict) -> None:
+    from campaign.cli_tables import print_cycle_tables
+
+    print_cycle_tables(snapshot)
+    console.print(f"cycle {cycle} gate: [bold]{'PROMOTED' if gate['passed'] else 'REFUSED'}[/] · {gate['summary']}")
+    for check in gate["checks"]:
+        if check["status"] == "fail":
+            console.print(f"  ✗ {check['reason']}")
+    console.print(f"hard dimensions for the next cycle: {', '.join(hard['hard_dims']) or '—'} ({hard['reason']})")
+
