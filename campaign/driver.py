@@ -36,15 +36,19 @@ __all__ = ["CampaignStopped", "run_campaign", "resume_campaign"]
 def run_campaign(cfg, overwrite: bool = False) -> dict:
     """Start the campaign ``cfg`` from cycle 1 and run ``cfg.cycles.count`` cycles."""
     folder = cfg.results_path()
-    if folder.exists() and any(p.name != ".gitkeep" for p in folder.iterdir()):
-        if not overwrite:
-            raise ConfigError(f"{folder} already holds a campaign; continue it with `campaign resume {folder}`, "
-                              "replace it with --overwrite, or choose another name (name=...)")
-        shutil.rmtree(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    if folder.exists() and any(folder.iterdir()) and not overwrite:
+        raise ConfigError(f"{folder} already holds a campaign; continue it with `campaign resume {folder}`, "
+                          "replace it with --overwrite, or choose another name (name=...)")
+    return _drive(cfg, folder, None)
+
+
+def _start_folder(cfg, folder: Path) -> dict:
+    """A fresh campaign folder, made only once the config, trackers and data have been validated."""
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
     state = new_state(cfg)
     save_state(folder, state)
-    return _drive(cfg, folder, state)
+    return state
 
 
 def resume_campaign(folder: Path, cycles: int | None = None) -> dict:
@@ -65,12 +69,13 @@ def _config_overrides(base: dict, extra: dict | None) -> dict:
     return merge(base, extra or {})
 
 
-def _drive(cfg, folder: Path, state: dict) -> dict:
+def _drive(cfg, folder: Path, state: dict | None) -> dict:
     wandb_mode, wandb_why = resolve_wandb_mode(cfg.tracking.wandb)
     env = worker_env(cfg)  # validates tracking before any work starts
     with step("validating data and freezing the eval set"):
         version, eval_rows = prepare_data(cfg.data)
     console.print(f"  data {version.path}: {version.manifest['counts']}; frozen eval set: {len(eval_rows)} rows")
+    state = state or _start_folder(cfg, folder)
     with step("starting Ray and preparing the base model"):
         session = start_ray(cfg, env)
     console.print(f"  {session.concurrency} trial(s) at once ({session.why}); W&B: {wandb_why}")

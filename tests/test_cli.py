@@ -62,7 +62,8 @@ def test_run_refuses_to_overwrite_results_without_flag(tmp_path, capsys):
     cycle.mkdir(parents=True)
     (cycle / "validation_snapshot.json").write_text("{}")
     assert main(["run", "--config", DEFAULT, *small(tmp_path), "tracking.wandb=disabled"]) == 2
-    assert "--overwrite" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "--overwrite" in err and "campaign resume" in err
     assert (cycle / "validation_snapshot.json").read_text() == "{}"
 
 
