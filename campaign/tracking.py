@@ -59,10 +59,10 @@ def wandb_callbacks(cfg, mode: str, group: str, folder) -> list:
     """Tune callbacks for W&B (empty when disabled); runs go to ``folder``/wandb."""
     if mode == "disabled":
         return []
-    from ray.air.integrations.wandb import WandbLoggerCallback
-
     os.environ["WANDB_MODE"] = mode
     os.environ.setdefault("WANDB_SILENT", "true")
     (folder / "wandb").mkdir(parents=True, exist_ok=True)
-    return [WandbLoggerCallback(project=cfg.tracking.wandb_project, group=group, dir=str(folder),
-                                excludes=["checkpoint_path"], log_config=True)]
+    from campaign.wandb_callback import TolerantWandbLoggerCallback
+
+    return [TolerantWandbLoggerCallback(project=cfg.tracking.wandb_project, group=group, dir=str(folder),
+                                        excludes=["checkpoint_path"], log_config=True)]
