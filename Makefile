@@ -6,10 +6,10 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum |
 
 .PHONY: demo test
 
-demo: $(STAMP)  ## set up, then run the embedded default 6-trial campaign (replaces its previous results)
+demo: $(STAMP)  ## set up, then run the embedded default campaign: 2 cycles of 6 trials (replaces its previous results)
 	$(VENV)/bin/campaign run --config search_spaces/balanced_6run.yaml --overwrite
 
-test: $(STAMP)  ## set up, then run the test suite (a real 6-trial Ray Tune campaign included)
+test: $(STAMP)  ## set up, then run the test suite (real 2-cycle Ray Tune campaigns and a kill -9 resume included)
 	$(VENV)/bin/python -m pytest -q
 
 $(STAMP):

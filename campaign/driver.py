@@ -54,13 +54,26 @@ def _start_folder(cfg, folder: Path) -> dict:
 def resume_campaign(folder: Path, cycles: int | None = None) -> dict:
     """Continue the campaign in ``folder`` where it stopped; ``cycles`` may raise its cycle count."""
     state = load_state(folder)
-    overrides = {"cycles": {"count": cycles}} if cycles else None
-    cfg = load_config(None, _config_overrides(state["config"], overrides))
-    if Path(cfg.results_path()).resolve() != Path(folder).resolve():
-        cfg = load_config(None, _config_overrides(cfg.to_dict(), {"results_dir": str(Path(folder).parent)}))
+    overrides = {"results_dir": str(Path(folder).resolve().parent), "cycles": {"count": cycles or
+                                                                              state["config"]["cycles"]["count"]}}
+    config = _anchored(state["config"], Path(state.get("cwd") or "."))
+    cfg = load_config(None, _config_overrides(config, overrides))
     state["config"] = cfg.to_dict()
     state["status"], state["stop_reason"] = "running", None
     return _drive(cfg, Path(folder), state)
+
+
+def _anchored(config: dict, cwd: Path) -> dict:
+    """Relative data paths resolved against the directory the campaign was started from."""
+    data = dict(config["data"])
+    for key in ("root", "source", "eval_source"):
+        value = data.get(key)
+        if value and value != "generate" and not Path(value).is_absolute():
+            data[key] = str(cwd / value)
+    model = dict(config["model"])
+    if (cwd / model["base_model"]).exists() and not Path(model["base_model"]).is_absolute():
+        model["base_model"] = str(cwd / model["base_model"])
+    return {**config, "data": data, "model": model}
 
 
 def _config_overrides(base: dict, extra: dict | None) -> dict:

@@ -28,7 +28,8 @@ def _now() -> str:
 
 def new_state(cfg) -> dict:
     return {"campaign": cfg.name, "created": _now(), "updated": _now(), "status": "running", "stop_reason": None,
-            "config": cfg.to_dict(), "driver": None, "cycles": {}, "promoted": None, "history": []}
+            "cwd": os.getcwd(), "config": cfg.to_dict(), "driver": None, "cycles": {}, "promoted": None,
+            "history": []}
 
 
 def load_state(folder: Path) -> dict:

@@ -117,3 +117,20 @@ def test_prefix_selects_split():
     r["metrics"]["test/mae_raw_complexity"] = 8.0
     out = choose_hard_dims([r], metric=METRIC, mode="min", n_dims=1, prefix="test")
     assert out["hard_dims"] == ["complexity"] and "mean test mae_raw" in out["reason"]
+
+
+def test_ties_go_to_the_earlier_trial_index_before_the_random_id():
+    a, b = {**rec("ffff", 1.0), "trial": 1}, {**rec("0000", 1.0), "trial": 2}
+    assert [r["trial_id"] for r in best_trials([b, a], METRIC, "min", 2)] == ["ffff", "0000"]
+
+
+def test_forced_dims_override_and_the_measured_choice_is_kept():
+    records = [full("t1", 1.0, energy=30.0, warmth=20.0), full("t2", 2.0, energy=10.0)]
+    out = choose_hard_dims(records, metric=METRIC, mode="min", k_best=2, n_dims=2,
+                           force_dims=["nostalgia", "acousticness"])
+    assert out["hard_dims"] == ["nostalgia", "acousticness"] and out["forced"] is True
+    assert out["measured_hard_dims"] == ["energy", "warmth"]
+    assert out["reason"].startswith("forced by cycles.force_dims (energy, warmth by measurement: largest mean")
+    assert out["per_dim_mae"]["energy"] == pytest.approx(20.0)
+    measured = choose_hard_dims(records, metric=METRIC, mode="min", k_best=2, n_dims=2)
+    assert measured["forced"] is False and measured["hard_dims"] == ["energy", "warmth"]

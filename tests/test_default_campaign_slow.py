@@ -1,4 +1,4 @@
-"""The embedded default campaign learns: run with `pytest -m slow` (about 5 minutes on 2 cores)."""
+"""The embedded default campaign learns: run with `pytest -m slow` (2 cycles, about 12 minutes on 2 cores)."""
 from __future__ import annotations
 
 import json
@@ -26,3 +26,7 @@ def test_default_campaign_beats_the_mean_baseline(tmp_path, tiny_model_path):
     mean = next(b for b in snap["baselines"] if b["mode"] == "mean_baseline")["metrics"]
     assert best["eval/json_valid_rate"] >= 0.95
     assert best["eval/mae_raw"] <= 0.8 * mean["eval/mae_raw"]
+    state = json.loads((tmp_path / "results" / "default" / "campaign.json").read_text())
+    assert state["status"] == "finished" and [h["cycle"] for h in state["history"]] == [1, 2]
+    promoted = state["promoted"]  # cycle 1 passes its gate, so something is always promoted
+    assert promoted and promoted["metrics"]["eval/mae_raw"] <= 0.8 * mean["eval/mae_raw"]

@@ -128,3 +128,13 @@ def test_decision_log_records_forced_focus_and_the_gate_table():
     assert "trial 1 (6.50)" in text and "**Verdict: refused**" in text and "+1.00" in text
     assert "Promoted model now: cycle 1, trial 3 (data v1), eval mae_raw 6.80." in text
     assert "_searching…_" in render_decision_log("c", 2, plan, previous, baselines)
+
+
+def test_resume_anchors_relative_paths_to_where_the_campaign_started(tmp_path):
+    config = load_config(None, {"data": {"root": "data"}}).to_dict()
+    anchored = driver._anchored(config, tmp_path)
+    assert anchored["data"]["root"] == str(tmp_path / "data")
+    assert anchored["data"]["source"] == "generate" and anchored["model"]["base_model"] == "tiny"
+    (tmp_path / "my-model").mkdir()
+    config["model"]["base_model"] = "my-model"
+    assert driver._anchored(config, tmp_path)["model"]["base_model"] == str(tmp_path / "my-model")
