@@ -69,7 +69,10 @@ def campaign_status(folder: Path) -> list:
              f"{state['config']['cycles']['count']} done · updated {state['updated']}"]
     if state.get("stop_reason") and state["status"] != "running":
         lines.append(f"  {state['stop_reason']}")
-    lines.append(status_table(cycle_rows(folder, state)))
+    rows = cycle_rows(folder, state)
+    lines.append(status_table(rows))
+    if any(r["status"] == "searching" for r in rows):
+        lines.append("  (a searching cycle's counts come from Tune's last saved experiment state, a few seconds old)")
     p = state.get("promoted")
     lines.append("promoted: " + (f"cycle {p['cycle']} trial {p['trial']} ({p['trial_id']}, data {p['data_version']}), "
                                  f"eval mae_raw {_f(p['metrics'].get('eval/mae_raw'))}" if p else "nothing yet"))
