@@ -8,6 +8,7 @@ from pathlib import Path
 
 from campaign.config import load_config, merge, parse_overrides
 from campaign.errors import CampaignStopped, ConfigError, SearchInterrupted
+from campaign.publish import PublishError
 from campaign.schema import DataValidationError
 
 __all__ = ["main", "build_parser"]
@@ -135,6 +136,21 @@ def cmd_eval(args) -> int:
     return 0
 
 
+def cmd_publish(args) -> int:
+    from campaign.publish import describe_plan, plan_adapter_upload, plan_dataset_upload, submit_plan
+
+    if args.what == "dataset":
+        plan = plan_dataset_upload(Path(args.path), args.repo_id, include_eval=args.include_eval,
+                                   private=not args.public)
+    else:
+        plan = plan_adapter_upload(Path(args.path), args.repo_id, private=not args.public)
+    if not args.submit:
+        print(describe_plan(plan))
+        return 0
+    print(f"uploaded: {submit_plan(plan)}")
+    return 0
+
+
 def _results_hint(args) -> str:
     try:
         return str(_config(args).results_path())
@@ -167,6 +183,15 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("folder")
     rep.add_argument("--out", help="output file (default: <folder>/report.html)")
     rep.set_defaults(func=cmd_report)
+    pub = sub.add_parser("publish", help="upload a dataset version or the promoted adapter to the Hugging Face Hub "
+                                         "(a dry run unless --submit)")
+    pub.add_argument("what", choices=["dataset", "adapter"])
+    pub.add_argument("path", help="a dataset version folder (data/flagship/v2) or a campaign folder (results/default)")
+    pub.add_argument("--repo-id", required=True, help="namespace/name on the Hub")
+    pub.add_argument("--submit", action="store_true", help="really upload (needs HF_TOKEN); default: print the plan")
+    pub.add_argument("--public", action="store_true", help="create a public repo (default: private)")
+    pub.add_argument("--include-eval", action="store_true", help="dataset: also upload the frozen eval set")
+    pub.set_defaults(func=cmd_publish)
     val = sub.add_parser("validate", help="check a config without starting Ray")
     with_config(val, required=True)
     val.set_defaults(func=cmd_validate)
@@ -196,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ConfigError, DataValidationError, FileNotFoundError) as err:
+    except (ConfigError, DataValidationError, FileNotFoundError, PublishError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except (CampaignStopped, SearchInterrupted) as err:
