@@ -152,18 +152,33 @@ class TrainConfig:
 
 @dataclass
 class ResourcesConfig:
-    """What one trial asks Ray for."""
+    """What one trial asks Ray for, by hardware profile (see docs/PROFILES.md)."""
 
-    num_workers: int = 1  # Ray Train workers per trial (DDP when > 1).
+    profile: str = "cpu"  # 'cpu', 'gpu', 'gpu_ddp', 'mig_slice', 'rtx3080' or 'custom'.
+    num_workers: int = 1  # Ray Train workers per trial (DDP when > 1; never for mig_slice).
     cpus_per_worker: float = 1  # CPUs per worker; also its torch thread count.
-    gpus_per_worker: float = 0  # GPUs per worker; 0 trains on CPU.
+    gpus_per_worker: float | None = None  # GPUs per worker; null = the profile's (0 for cpu, else 1).
+    custom_resource: str | None = None  # Custom Ray resource per worker (profile 'custom'; mig_20gb, rtx3080 by default).
+    memory_preset: str | None = None  # Fill batch/accum/seq len/checkpointing/quantization you did not set (docs/PROFILES.md).
     max_concurrent: int | None = None  # Trials at once; None = as many as the cluster's resources fit.
 
     def __post_init__(self):
-        _require(self.num_workers >= 1, "resources.num_workers", f"must be >= 1 (got {self.num_workers})")
-        _require(self.cpus_per_worker > 0, "resources.cpus_per_worker", "must be > 0")
-        _require(self.gpus_per_worker >= 0, "resources.gpus_per_worker", "must be >= 0")
+        from campaign.profiles import MEMORY_PRESETS
+
+        _require(self.gpus_per_worker is None or self.gpus_per_worker >= 0, "resources.gpus_per_worker",
+                 "must be >= 0 or null")
+        plan = self.plan()  # raises ConfigError naming the key for any inconsistent combination
+        self.gpus_per_worker = plan["resources_per_worker"].get("GPU", 0)  # null resolved, recorded as run
+        _require(self.memory_preset is None or self.memory_preset in MEMORY_PRESETS, "resources.memory_preset",
+                 f"must be one of {sorted(MEMORY_PRESETS)} or null (got {self.memory_preset!r})")
         _require(self.max_concurrent is None or self.max_concurrent >= 1, "resources.max_concurrent", "must be >= 1 or null")
+
+    def plan(self) -> dict:
+        """The profile's scaling plan: workers, per-worker and per-trial resources, DDP."""
+        from campaign.profiles import scaling_plan
+
+        return scaling_plan(self.profile, num_workers=self.num_workers, cpus_per_worker=self.cpus_per_worker,
+                            gpus_per_worker=self.gpus_per_worker, custom_resource=self.custom_resource)
 
 
 @dataclass
@@ -331,6 +346,25 @@ def load_config(path: str | Path | None = None, overrides: list[str] | dict | No
         overrides = parse_overrides(overrides)
     data = merge(data, overrides or {})
     try:
-        return _build(CampaignConfig, data, "")
+        data, applied = _with_memory_preset(data)
+        cfg = _build(CampaignConfig, data, "")
     except ConfigError as err:
         raise ConfigError(f"{path or 'config'}: {err}") from None
+    cfg.preset_applied = applied  # printed and recorded by the driver; not a config field
+    return cfg
+
+
+def _with_memory_preset(data: dict) -> tuple[dict, list[dict]]:
+    """Fill the keys of ``resources.memory_preset`` that the config does not set itself (yours always win)."""
+    from campaign.profiles import MEMORY_PRESETS
+
+    name = (data.get("resources") or {}).get("memory_preset")
+    if name is None or name not in MEMORY_PRESETS:
+        return data, []  # an unknown name is reported by ResourcesConfig
+    applied = []
+    for key, value in MEMORY_PRESETS[name]["values"].items():
+        section, field_name = key.split(".")
+        if field_name not in (data.get(section) or {}):
+            data = merge(data, {section: {field_name: value}})
+            applied.append({"key": key, "value": value, "preset": name})
+    return data, applied

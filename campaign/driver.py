@@ -92,6 +92,9 @@ def _drive(cfg, folder: Path, state: dict | None) -> dict:
     with step("starting Ray and preparing the base model"):
         session = start_ray(cfg, env)
     console.print(f"  {session.concurrency} trial(s) at once ({session.why}); W&B: {wandb_why}")
+    console.print(f"  resources: {cfg.resources.plan()['why']}")
+    for item in getattr(cfg, "preset_applied", []):
+        console.print(f"  memory preset {item['preset']}: {item['key']} = {item['value']} (not set in the config)")
     mark_driver(state)
     save_state(folder, state)
     ctx = {"cfg": cfg, "folder": folder, "state": state, "session": session, "version": version,
@@ -170,8 +173,9 @@ def _plan(ctx, cycle: int, previous: dict | None) -> tuple[dict, CycleData]:
             "eval_set": {"rows": len(ctx["eval_rows"]), "sha256": sha256_file(eval_dir(cfg.data) / "eval.parquet")}}
     write_json(plan, folder / "plan.json")
     (folder / "resolved_config.yaml").write_text(yaml.safe_dump({**cfg.to_dict(), "resolved": {
-        "wandb_mode": ctx["wandb_mode"], "wandb_why": ctx["wandb_why"], "cycle": cycle}}, sort_keys=False,
-        allow_unicode=True))
+        "wandb_mode": ctx["wandb_mode"], "wandb_why": ctx["wandb_why"], "cycle": cycle,
+        "scaling": cfg.resources.plan(), "memory_preset_applied": getattr(cfg, "preset_applied", [])}},
+        sort_keys=False, allow_unicode=True))
     _write_log(ctx, cycle, plan, previous)
     return plan, data
 

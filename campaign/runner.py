@@ -7,12 +7,11 @@ tiny model is built on the CPU without bitsandbytes.
 from __future__ import annotations
 
 import functools
-import math
 import os
 from pathlib import Path
 
 from campaign.baselines import score_model_free
-from campaign.errors import ConfigError, SearchInterrupted
+from campaign.errors import SearchInterrupted
 from campaign.progress import console
 from campaign.search import tune_space
 from campaign.seeding import optuna_point
@@ -33,19 +32,10 @@ def smoke_overrides() -> dict:
 
 def max_concurrent_trials(cfg, cluster: dict) -> tuple[int, str]:
     """Trials that fit the cluster at once (pure: ``cluster`` is ``ray.cluster_resources()``)."""
-    r = cfg.resources
-    cpu_need = r.num_workers * r.cpus_per_worker + TRIAL_FN_CPU
-    fits = [math.floor(cluster.get("CPU", 0) / cpu_need + 1e-9)]
-    why = f"{cluster.get('CPU', 0):g} CPUs / {cpu_need:g} per trial"
-    if r.gpus_per_worker > 0:
-        gpu_need = r.num_workers * r.gpus_per_worker
-        fits.append(math.floor(cluster.get("GPU", 0) / gpu_need + 1e-9))
-        why += f", {cluster.get('GPU', 0):g} GPUs / {gpu_need:g} per trial"
-    if min(fits) < 1:
-        raise ConfigError(f"resources: one trial needs more than the cluster has ({why})")
-    if r.max_concurrent:
-        return min(r.max_concurrent, cfg.search.num_samples), "resources.max_concurrent"
-    return min(fits + [cfg.search.num_samples]), why
+    from campaign.profiles import concurrency
+
+    return concurrency(cfg.resources.plan()["trial_resources"], cluster, cfg.search.num_samples,
+                       cfg.resources.max_concurrent, coordinator_cpu=TRIAL_FN_CPU)
 
 
 def resolve_model_path(cfg) -> str:
@@ -77,10 +67,12 @@ class RaySession:
             self.files_ref = ray.put({p.name: p.read_bytes() for p in Path(model_path).iterdir() if p.is_file()})
 
     def _task(self, fn):
+        """A Ray task holding one trial worker's resources (custom ones such as mig_20gb included)."""
         import ray
 
-        r = self.cfg.resources
-        return ray.remote(num_cpus=r.cpus_per_worker, num_gpus=r.gpus_per_worker)(fn)
+        from campaign.profiles import ray_task_options
+
+        return ray.remote(**ray_task_options(self.cfg.resources.plan()))(fn)
 
     def baselines(self, train_rows: list[dict], eval_rows: list[dict]) -> list[dict]:
         """mean_baseline and rule_baseline here; prompt_baseline in a Ray task (it loads the model)."""

@@ -117,10 +117,10 @@ def cfg_with(**resources):
 
 
 def test_two_core_local_runs_two_trials():
-    # _init_ray starts os.cpu_count() + 1 logical CPUs; one trial needs 1 + TRIAL_FN_CPU.
+    # A local Ray gets os.cpu_count() + 1 logical CPUs; one trial needs 1 + TRIAL_FN_CPU.
     n, why = max_concurrent_trials(cfg_with(), {"CPU": 3})
     assert n == 2
-    assert why == f"3 CPUs / {1 + TRIAL_FN_CPU:g} per trial"
+    assert why == f"3 CPU / {1 + TRIAL_FN_CPU:g} per trial = 2; limited by CPU"
     assert max_concurrent_trials(cfg_with(), {"CPU": 2})[0] == 1  # 2 / 1.01 -> 1
     assert max_concurrent_trials(cfg_with(), {"CPU": 5})[0] == 4  # 4 cores
     assert max_concurrent_trials(cfg_with(num_samples=200), {"CPU": 101})[0] == 100  # 100 cores, no float loss
@@ -138,32 +138,64 @@ def test_multi_worker_trials():
 
 
 def test_explicit_max_concurrent():
-    assert max_concurrent_trials(cfg_with(max_concurrent=3), {"CPU": 64}) == (3, "resources.max_concurrent")
+    n, why = max_concurrent_trials(cfg_with(max_concurrent=3), {"CPU": 64})
+    assert n == 3 and why.startswith("resources.max_concurrent = 3")
     assert max_concurrent_trials(cfg_with(max_concurrent=10, num_samples=4), {"CPU": 64})[0] == 4
     assert max_concurrent_trials(cfg_with(max_concurrent=1), {"CPU": 64})[0] == 1
 
 
-def test_gpus_limit():
-    cfg = cfg_with(gpus_per_worker=1)
-    n, why = max_concurrent_trials(cfg, {"CPU": 16, "GPU": 2})
-    assert n == 2 and "2 GPUs / 1 per trial" in why
-    assert max_concurrent_trials(cfg_with(gpus_per_worker=0.5), {"CPU": 16, "GPU": 2})[0] == 4
-    assert max_concurrent_trials(cfg_with(gpus_per_worker=1), {"CPU": 2, "GPU": 8})[0] == 1  # CPUs limit here
+def test_gpu_profiles_limit_by_gpus_and_custom_resources():
+    n, why = max_concurrent_trials(cfg_with(profile="gpu"), {"CPU": 16, "GPU": 2})
+    assert n == 2 and "2 GPU / 1 per trial = 2" in why
+    assert max_concurrent_trials(cfg_with(profile="gpu"), {"CPU": 2, "GPU": 8})[0] == 1  # CPUs limit here
     assert max_concurrent_trials(cfg_with(), {"CPU": 16, "GPU": 0})[0] == 6  # CPU-only trials ignore GPUs
+    mig = cfg_with(profile="mig_slice")
+    assert max_concurrent_trials(mig, {"CPU": 16, "GPU": 3, "mig_20gb": 3})[0] == 3  # one trial per slice
+    with pytest.raises(ConfigError, match="mig_20gb"):
+        max_concurrent_trials(mig, {"CPU": 16, "GPU": 3})  # the node did not declare its slices
+    ddp = cfg_with(profile="gpu_ddp", num_workers=2)
+    assert max_concurrent_trials(ddp, {"CPU": 16, "GPU": 4})[0] == 2
+
+
+def test_profile_errors_name_the_key_before_anything_runs():
+    with pytest.raises(ConfigError, match=r"resources\.gpus_per_worker: 1 with profile 'cpu'"):
+        cfg_with(gpus_per_worker=1)
+    with pytest.raises(ConfigError, match=r"resources\.num_workers: 2 with profile 'mig_slice': never DDP"):
+        cfg_with(profile="mig_slice", num_workers=2)
+    with pytest.raises(ConfigError, match=r"resources\.profile"):
+        cfg_with(profile="gpus")
+
+
+def test_scaling_config_follows_the_profile():
+    from trainables import scaling_for
+
+    sc = scaling_for(cfg_with(profile="rtx3080").to_dict()["resources"])
+    assert sc.use_gpu and sc.num_workers == 1 and sc.resources_per_worker == {"CPU": 1.0, "GPU": 1, "rtx3080": 1}
+    sc = scaling_for(cfg_with().to_dict()["resources"])
+    assert not sc.use_gpu and sc.resources_per_worker == {"CPU": 1.0}
+
+
+def test_memory_preset_fills_only_unset_keys_and_says_so():
+    cfg = load_config(overrides={"resources": {"profile": "mig_slice", "memory_preset": "8b_20gb_slice"},
+                                 "train": {"batch_size": 1}})
+    assert cfg.train.batch_size == 1  # yours wins
+    assert (cfg.train.grad_accum, cfg.model.max_seq_len) == (4, 1024)
+    assert {a["key"] for a in cfg.preset_applied} >= {"train.grad_accum", "model.max_seq_len"}
+    assert "train.batch_size" not in {a["key"] for a in cfg.preset_applied}
 
 
 def test_too_small_cluster_raises():
-    with pytest.raises(ConfigError, match=r"^resources: one trial needs more than the cluster has \(3 CPUs / 4.01"):
+    with pytest.raises(ConfigError, match=r"^resources: one trial needs more than the cluster has"):
         max_concurrent_trials(cfg_with(cpus_per_worker=4), {"CPU": 3})
-    with pytest.raises(ConfigError, match="0 GPUs / 1 per trial"):
-        max_concurrent_trials(cfg_with(gpus_per_worker=1), {"CPU": 16})
-    with pytest.raises(ConfigError, match="resources"):
+    with pytest.raises(ConfigError, match="GPU"):
+        max_concurrent_trials(cfg_with(profile="gpu"), {"CPU": 16})
+    with pytest.raises(ConfigError, match="CPU"):
         max_concurrent_trials(cfg_with(), {})
 
 
 def test_explicit_max_concurrent_still_checks_one_trial_fits():
     with pytest.raises(ConfigError, match="one trial needs more than the cluster has"):
-        max_concurrent_trials(cfg_with(max_concurrent=2, cpus_per_worker=4, gpus_per_worker=1), {"CPU": 3})
+        max_concurrent_trials(cfg_with(max_concurrent=2, cpus_per_worker=4, profile="gpu"), {"CPU": 3, "GPU": 1})
 
 
 def test_wandb_callback_tolerates_a_logging_actor_gone_before_its_trial_ends(monkeypatch):

@@ -35,14 +35,16 @@ def merge_trial_config(base: dict, searched: dict) -> dict:
 
 
 def scaling_for(resources: dict):
-    """``ScalingConfig`` for one trial's workers."""
+    """``ScalingConfig`` for one trial's workers, from the resources profile's plan."""
     from ray.train import ScalingConfig
 
-    per_worker = {"CPU": resources["cpus_per_worker"]}
-    if resources["gpus_per_worker"] > 0:
-        per_worker["GPU"] = resources["gpus_per_worker"]
-    return ScalingConfig(num_workers=resources["num_workers"], use_gpu=resources["gpus_per_worker"] > 0,
-                         resources_per_worker=per_worker)
+    from campaign.profiles import scaling_plan
+
+    plan = scaling_plan(resources["profile"], num_workers=resources["num_workers"],
+                        cpus_per_worker=resources["cpus_per_worker"], gpus_per_worker=resources["gpus_per_worker"],
+                        custom_resource=resources["custom_resource"])
+    return ScalingConfig(num_workers=plan["num_workers"], use_gpu=plan["use_gpu"],
+                         resources_per_worker=plan["resources_per_worker"])
 
 
 def trial_name(trial, cycle: int) -> str:
