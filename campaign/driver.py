@@ -15,7 +15,7 @@ from pathlib import Path
 import yaml
 
 from campaign.augment import rank_by_model_error
-from campaign.config import load_config
+from campaign.config import load_config, merge
 from campaign.cycle_data import CycleData, dataset_root, derive_version, first_cycle_data, load_derived
 from campaign.data.io import sha256_file, write_json
 from campaign.data.prepare import eval_dir, prepare_data
@@ -57,7 +57,7 @@ def resume_campaign(folder: Path, cycles: int | None = None) -> dict:
     overrides = {"results_dir": str(Path(folder).resolve().parent), "cycles": {"count": cycles or
                                                                               state["config"]["cycles"]["count"]}}
     config = _anchored(state["config"], Path(state.get("cwd") or "."))
-    cfg = load_config(None, _config_overrides(config, overrides))
+    cfg = load_config(None, merge(config, overrides))
     state["config"] = cfg.to_dict()
     state["status"], state["stop_reason"] = "running", None
     return _drive(cfg, Path(folder), state)
@@ -74,12 +74,6 @@ def _anchored(config: dict, cwd: Path) -> dict:
     if (cwd / model["base_model"]).exists() and not Path(model["base_model"]).is_absolute():
         model["base_model"] = str(cwd / model["base_model"])
     return {**config, "data": data, "model": model}
-
-
-def _config_overrides(base: dict, extra: dict | None) -> dict:
-    from campaign.config import merge
-
-    return merge(base, extra or {})
 
 
 def _drive(cfg, folder: Path, state: dict | None) -> dict:
