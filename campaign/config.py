@@ -187,10 +187,16 @@ class TrackingConfig:
 
     wandb: str = "auto"  # 'auto' (online with WANDB_API_KEY, else offline), 'disabled', 'offline', 'online'.
     wandb_project: str = "campaign-engine"  # W&B project name.
-    weave: bool = False  # Trace evaluation samples to Weave (needs network and an API key).
+    weave: bool = False  # Trace every validation sample (request, target, prediction, error) to Weave; needs WANDB_API_KEY.
+    weave_project: str | None = None  # Weave project, 'project' or 'entity/project'; null = tracking.wandb_project.
+    weave_timeout_s: float = 30.0  # Longest wait for Weave to log in, connect or flush; past it, Weave is reported unreachable.
 
     def __post_init__(self):
         _require(self.wandb in WANDB_MODES, "tracking.wandb", f"must be one of {WANDB_MODES} (got {self.wandb!r})")
+        parts = (self.weave_project or "x").split("/")
+        _require(len(parts) <= 2 and all(p.strip() for p in parts), "tracking.weave_project",
+                 f"must be 'project' or 'entity/project' (got {self.weave_project!r})")
+        _require(self.weave_timeout_s > 0, "tracking.weave_timeout_s", f"must be > 0 seconds (got {self.weave_timeout_s})")
 
 
 @dataclass

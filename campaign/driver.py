@@ -29,6 +29,7 @@ from campaign.seeding import seed_next_search
 from campaign.snapshot import copy_best_adapter, strict_json, trial_records, write_snapshot
 from campaign.state import (cycle_folder, load_state, mark_driver, new_state, promote, read_json, save_state)
 from campaign.tracking import resolve_wandb_mode, worker_env
+from campaign.weave_check import check_weave
 
 __all__ = ["CampaignStopped", "run_campaign", "resume_campaign"]
 
@@ -78,7 +79,11 @@ def _anchored(config: dict, cwd: Path) -> dict:
 
 def _drive(cfg, folder: Path, state: dict | None) -> dict:
     wandb_mode, wandb_why = resolve_wandb_mode(cfg.tracking.wandb)
-    env = worker_env(cfg)  # validates tracking before any work starts
+    env = worker_env(cfg)
+    if cfg.tracking.weave:
+        with step("checking Weave (API key, servers, one real login)"):
+            weave_why = check_weave(cfg.tracking)
+        console.print(f"  {weave_why}")
     with step("validating data and freezing the eval set"):
         version, eval_rows = prepare_data(cfg.data)
     console.print(f"  data {version.path}: {version.manifest['counts']}; frozen eval set: {len(eval_rows)} rows")
@@ -250,7 +255,8 @@ def _snapshot(ctx, cycle, plan, records, best) -> dict:
     if best:
         adapter = copy_best_adapter(best, folder, {"cycle": cycle, "data_version": plan["data_version"]})
         details = read_json(adapter / "details.json") if adapter else {}
-        snapshot["hard_cases"] = {split: d["hard_cases"] for split, d in (details or {}).items()}
+        snapshot["hard_cases"] = {split: d["hard_cases"] for split, d in (details or {}).items()
+                                  if split in ("valid", "eval")}
     return write_snapshot(folder, snapshot)
 
 

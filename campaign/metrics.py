@@ -12,7 +12,7 @@ from typing import Any, Sequence
 
 from campaign.schema import DIMS, VALUE_MAX, VALUE_MIN
 
-__all__ = ["parse_prediction", "score", "hard_cases", "percentile", "INVALID_ERROR"]
+__all__ = ["parse_prediction", "score", "sample_error", "hard_cases", "percentile", "INVALID_ERROR"]
 
 # An invalid output is scored as an error of 50 in ``objective``: worse than a
 # uniform guess (about 33), so the search never prefers broken JSON.
@@ -99,14 +99,26 @@ def score(targets: Sequence[dict], outputs: Sequence[str]) -> dict[str, float]:
     return out
 
 
+def sample_error(target: dict, text: str) -> dict[str, Any]:
+    """One sample's parsed prediction and its errors: per-dimension absolute error and their mean.
+
+    An invalid output has no errors (``None``) and says why in ``invalid_reason``.
+    """
+    pred, reason = parse_prediction(text)
+    if pred is None:
+        return {"prediction": None, "invalid_reason": reason, "abs_error": None, "error": None}
+    abs_error = {d: abs(target[d] - pred[d]) for d in DIMS}
+    return {"prediction": pred, "invalid_reason": None, "abs_error": abs_error,
+            "error": sum(abs_error.values()) / len(DIMS)}
+
+
 def hard_cases(rows: Sequence[dict], outputs: Sequence[str], k: int) -> list[dict[str, Any]]:
     """The top-``k`` samples by mean absolute error; invalid outputs rank first."""
     cases = []
     for row, text in zip(rows, outputs):
-        pred, reason = parse_prediction(text)
-        target = row["hidden_params"]
-        err = None if pred is None else sum(abs(target[d] - pred[d]) for d in DIMS) / len(DIMS)
-        cases.append({"id": row["id"], "request": row["request"], "target": target,
-                      "prediction": pred, "output": text[:300], "error": err, "invalid_reason": reason})
+        err = sample_error(row["hidden_params"], text)
+        cases.append({"id": row["id"], "request": row["request"], "target": row["hidden_params"],
+                      "prediction": err["prediction"], "output": text[:300], "error": err["error"],
+                      "invalid_reason": err["invalid_reason"]})
     cases.sort(key=lambda c: (c["error"] is not None, -(c["error"] or 0.0)))
     return cases[:k]

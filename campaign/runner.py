@@ -166,7 +166,7 @@ def run_search(session: RaySession, cycle: int, folder: Path, data: dict, seedin
 
     cfg = session.cfg
     static = {"config": cfg.to_dict(), "data_ref": ray.put(data), "model_path": session.model_path,
-              "model_files_ref": session.files_ref, "train_storage": str((folder / "train").resolve())}
+              "model_files_ref": session.files_ref, "train_storage": str((folder / "train").resolve()), "cycle": cycle}
     tune_dir = folder / "tune"
     if tune.Tuner.can_restore(str(tune_dir.resolve())):
         console.print(f"  restoring the interrupted search from {tune_dir}")

@@ -1,4 +1,4 @@
-"""Optional trackers. W&B: disabled, offline or online; Weave is off unless enabled.
+"""Optional trackers. W&B: disabled, offline or online; Weave is off unless enabled (see weave_check).
 
 External services never fail training silently: an explicit ``online`` request
 with no reachable service stops the campaign before any trial starts, and
@@ -11,13 +11,14 @@ import socket
 
 from campaign.errors import ConfigError
 
-__all__ = ["resolve_wandb_mode", "worker_env", "wandb_callbacks", "SECRET_ENV"]
+__all__ = ["resolve_wandb_mode", "worker_env", "wandb_callbacks", "can_connect", "SECRET_ENV"]
 
 SECRET_ENV = ("HF_TOKEN", "WANDB_API_KEY", "HUGGING_FACE_HUB_TOKEN")
 WANDB_HOST = ("api.wandb.ai", 443)
 
 
-def _reachable(host: tuple[str, int], timeout: float = 3.0) -> bool:
+def can_connect(host: tuple[str, int], timeout: float = 3.0) -> bool:
+    """Whether a TCP connection to ``(host, port)`` opens within ``timeout`` seconds."""
     try:
         with socket.create_connection(host, timeout=timeout):
             return True
@@ -25,7 +26,7 @@ def _reachable(host: tuple[str, int], timeout: float = 3.0) -> bool:
         return False
 
 
-def resolve_wandb_mode(requested: str, env=None, reachable=_reachable) -> tuple[str, str]:
+def resolve_wandb_mode(requested: str, env=None, reachable=can_connect) -> tuple[str, str]:
     """Return ``(mode, why)``; raise ConfigError if ``online`` was asked for and cannot work."""
     env = os.environ if env is None else env
     has_key = bool(env.get("WANDB_API_KEY"))
@@ -47,9 +48,11 @@ def resolve_wandb_mode(requested: str, env=None, reachable=_reachable) -> tuple[
 
 def worker_env(cfg) -> dict[str, str]:
     """Environment for Ray workers started by a local cluster; never carries secrets."""
-    if cfg.tracking.weave:
-        raise ConfigError("tracking.weave: Weave tracing is not available in this version; set tracking.weave=false")
     env = {"WEAVE_DISABLED": "true", "TOKENIZERS_PARALLELISM": "false"}
+    if cfg.tracking.weave:  # checked before any trial by campaign.weave_check.check_weave
+        from campaign.weave_check import weave_env
+
+        env.update(weave_env(os.environ))
     if cfg.model.base_model == "tiny":
         env["HF_HUB_OFFLINE"] = "1"  # the tiny model is local; nothing may be fetched
     return env

@@ -100,10 +100,13 @@ def test_worker_env_offline_hub_only_for_tiny_model():
     assert "HF_HUB_OFFLINE" not in worker_env(load_config(overrides={"model": {"base_model": "org/some-model"}}))
 
 
-def test_weave_true_raises():
-    cfg = load_config(overrides=["tracking.weave=true"])
-    with pytest.raises(ConfigError, match=r"^tracking\.weave: "):
-        worker_env(cfg)
+def test_worker_env_with_weave_turns_it_on_and_passes_servers_but_no_key(monkeypatch):
+    monkeypatch.setenv("WANDB_API_KEY", "wandb-secret-value-1234")
+    monkeypatch.setenv("WANDB_BASE_URL", "http://wandb.internal:8080")
+    env = worker_env(load_config(overrides=["tracking.weave=true"]))
+    assert env["WEAVE_DISABLED"] == "false" and env["WEAVE_PRINT_CALL_LINK"] == "false"
+    assert env["WANDB_BASE_URL"] == "http://wandb.internal:8080"
+    assert "WANDB_API_KEY" not in env and "wandb-secret-value-1234" not in env.values()
 
 
 # ---------------------------------------------------------------- max_concurrent_trials

@@ -97,7 +97,8 @@ def _train(cfg: dict, static: dict, trial_id: str, t0: float) -> None:
     trainer = TorchTrainer(
         train_loop_per_worker,
         train_loop_config={"cfg": cfg, "data_ref": static["data_ref"], "model_path": static["model_path"],
-                           "model_files_ref": static.get("model_files_ref"), "t0": t0},
+                           "model_files_ref": static.get("model_files_ref"), "t0": t0,
+                           "trace": {"campaign": cfg["name"], "cycle": static.get("cycle"), "trial": trial_id}},
         scaling_config=scaling_for(cfg["resources"]),
         run_config=ray.train.RunConfig(
             # Checkpoints live in the cycle folder (<cycle>/train/<trial_id>), not in Ray's session temp dir.

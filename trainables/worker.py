@@ -17,6 +17,7 @@ from trainables.modeling import (apply_lora, load_base_model, load_tokenizer, lo
                                  quiet_libraries)
 from trainables.sft import batches, encode_rows
 from trainables.tune_fn import FINAL_MARKER
+from trainables.weave_trace import trace_validation
 
 __all__ = ["train_loop_per_worker"]
 
@@ -99,7 +100,8 @@ def train_loop_per_worker(loop_cfg: dict) -> None:
         report = {"epoch": epoch, "train/loss": loss, "train/steps": stats["steps"], "train/rows": len(rows),
                   "train/truncated": truncated, **timing, "time/train_s": stats["train_s"],
                   "train/tokens_per_s": stats["tokens"] / max(stats["train_s"], 1e-9)}
-        _evaluate_and_report(model, tok, cfg, data, device, report, stats, manifest, rank, last)
+        trace = {**loop_cfg.get("trace", {}), "epoch": epoch, "data_version": data["version"]}
+        _evaluate_and_report(model, tok, cfg, data, device, report, stats, manifest, rank, last, trace)
         if last:
             break
 
@@ -129,7 +131,7 @@ def _train_epoch(model, examples, tok, cfg, epoch, device, params, opt, sched, s
     return sum(losses) / max(len(losses), 1)
 
 
-def _evaluate_and_report(model, tok, cfg, data, device, report, stats, manifest, rank, last) -> None:
+def _evaluate_and_report(model, tok, cfg, data, device, report, stats, manifest, rank, last, trace) -> None:
     import ray.train
 
     t = time.time()
@@ -137,6 +139,10 @@ def _evaluate_and_report(model, tok, cfg, data, device, report, stats, manifest,
     if rank == 0:
         scores, details["valid"] = evaluate_rows(model, tok, data["valid"], cfg, device, "valid")
         report.update(scores)
+        if cfg["tracking"]["weave"]:
+            outputs = [o["output"] for o in details["valid"]["outputs"]]
+            details["weave"] = trace_validation(data["valid"], outputs, trace, cfg["tracking"])
+            report["weave/traced_samples"] = details["weave"]["traced"]
         if last:  # the frozen eval set is scored once, on the adapter that would be promoted
             scores, details["eval"] = evaluate_rows(model, tok, data["eval"], cfg, device, "eval")
             report.update(scores)
