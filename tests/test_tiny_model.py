@@ -105,3 +105,19 @@ def test_model_files_shipped_through_the_object_store(tiny_model_path, tmp_path,
         assert local_model_path(str(tiny_model_path), ref) == str(tiny_model_path)  # present: used as is
     finally:
         ray.shutdown()
+
+
+@pytest.mark.parametrize("device, world, expected", [("cpu", 1, None), ("cuda:0", 1, {"": 0}), ("cuda:1", 2, {"": 1})])
+def test_load_base_model_places_each_rank_whole_on_its_own_device(monkeypatch, device, world, expected):
+    # Above the CUDA calls, checked on CPU: what from_pretrained is asked for on each device.
+    import transformers
+
+    from trainables.modeling import load_base_model
+
+    seen = {}
+    monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained",
+                        lambda path, **kwargs: seen.update(kwargs, path=path) or "model")
+    assert load_base_model("some/model", CFG["model"], torch.device(device), local_world_size=world) == "model"
+    assert seen.get("device_map") == expected and seen["path"] == "some/model"
+    quant = seen["quantization_config"]
+    assert quant.load_in_4bit and quant.bnb_4bit_quant_type == "nf4" and quant.bnb_4bit_compute_dtype == torch.bfloat16

@@ -93,19 +93,26 @@ def _quantization_config(model_cfg: dict, dtype):
     return None
 
 
-def load_base_model(path: str, model_cfg: dict, device):
-    """The base model on ``device``; quantized layers compute in ``model.compute_dtype``."""
+def load_base_model(path: str, model_cfg: dict, device, local_world_size: int = 1):
+    """The base model on ``device``; quantized layers compute in ``model.compute_dtype``.
+
+    ``local_world_size`` is the number of this trial's workers on this node (Ray Train's
+    context); with DDP each rank loads its own whole copy on its own GPU or MIG slice.
+    """
     import torch
     from transformers import AutoModelForCausalLM
+
+    from campaign.profiles import device_map_for
 
     dtype = getattr(torch, model_cfg["compute_dtype"])
     kwargs = {"dtype": dtype, "trust_remote_code": model_cfg["trust_remote_code"]}
     quant = _quantization_config(model_cfg, dtype)
     if quant is not None:
         kwargs["quantization_config"] = quant
-    if device.type == "cuda":
-        # One process per GPU (or MIG slice): keep the whole model on this worker's device.
-        kwargs["device_map"] = {"": device.index or 0}
+    on_gpu = device.type == "cuda"
+    device_map = device_map_for(model_cfg["quantization"], on_gpu, local_world_size, (device.index or 0) if on_gpu else 0)
+    if device_map is not None:
+        kwargs["device_map"] = device_map
     return AutoModelForCausalLM.from_pretrained(path, **kwargs)
 
 
