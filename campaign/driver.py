@@ -87,9 +87,9 @@ def _drive(cfg, folder: Path, state: dict | None) -> dict:
     with step("validating data and freezing the eval set"):
         version, eval_rows = prepare_data(cfg.data)
     console.print(f"  data {version.path}: {version.manifest['counts']}; frozen eval set: {len(eval_rows)} rows")
-    state = state or _start_folder(cfg, folder)
     with step("starting Ray and preparing the base model"):
-        session = start_ray(cfg, env)
+        session = start_ray(cfg, env)  # a cluster without the profile's resources stops here, before the folder
+    state = state or _start_folder(cfg, folder)
     console.print(f"  {session.concurrency} trial(s) at once ({session.why}); W&B: {wandb_why}")
     console.print(f"  resources: {cfg.resources.plan()['why']}")
     for item in getattr(cfg, "preset_applied", []):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -48,3 +49,11 @@ def test_a_cycle_with_no_finished_trial_stops_with_the_first_error(tmp_path, tin
     state = json.loads((tmp_path / "results" / "default" / "campaign.json").read_text())
     assert state["status"] == "stopped" and state["cycles"]["1"]["status"] == "failed"
     assert state["promoted"] is None
+
+
+@pytest.mark.skipif(shutil.which("nvidia-smi") is not None, reason="this machine has GPUs")
+def test_a_gpu_profile_on_a_cpu_only_cluster_stops_before_the_results_folder(tmp_path, tiny_model_path):
+    proc = _run(tmp_path, tiny_model_path, "resources.profile=gpu")
+    assert proc.returncode == 2, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "error: resources: one trial needs 1 GPU but the cluster has none" in proc.stderr
+    assert not (tmp_path / "results").exists()  # nothing to resume or overwrite afterwards
