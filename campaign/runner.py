@@ -39,9 +39,14 @@ def max_concurrent_trials(cfg, cluster: dict) -> tuple[int, str]:
 
 
 def resolve_model_path(cfg) -> str:
-    """'tiny' -> the locally built model folder; anything else is passed to from_pretrained as is."""
+    """'tiny' -> the locally built model folder; a local folder -> its absolute path; a Hub id as is.
+
+    A relative folder must become absolute here: Ray workers do not run in the driver's
+    directory, and from_pretrained would take the relative path there for a Hub id.
+    """
     if cfg.model.base_model != "tiny":
-        return cfg.model.base_model
+        local = Path(cfg.model.base_model).expanduser()
+        return str(local.resolve()) if local.is_dir() else cfg.model.base_model
     from campaign.tiny_model import ensure_tiny_model
 
     return str(ensure_tiny_model())
