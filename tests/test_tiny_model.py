@@ -107,8 +107,9 @@ def test_model_files_shipped_through_the_object_store(tiny_model_path, tmp_path,
         ray.shutdown()
 
 
-@pytest.mark.parametrize("device, world, expected", [("cpu", 1, None), ("cuda:0", 1, {"": 0}), ("cuda:1", 2, {"": 1})])
-def test_load_base_model_places_each_rank_whole_on_its_own_device(monkeypatch, device, world, expected):
+@pytest.mark.parametrize("device, visible, expected", [("cpu", 0, None), ("cuda:0", 1, {"": 0}),
+                                                     ("cuda:1", 2, {"": 1}), ("cuda:3", 4, {"": 3})])
+def test_load_base_model_places_each_rank_whole_on_its_own_device(monkeypatch, device, visible, expected):
     # Above the CUDA calls, checked on CPU: what from_pretrained is asked for on each device.
     import transformers
 
@@ -117,7 +118,8 @@ def test_load_base_model_places_each_rank_whole_on_its_own_device(monkeypatch, d
     seen = {}
     monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained",
                         lambda path, **kwargs: seen.update(kwargs, path=path) or "model")
-    assert load_base_model("some/model", CFG["model"], torch.device(device), local_world_size=world) == "model"
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: visible)
+    assert load_base_model("some/model", CFG["model"], torch.device(device)) == "model"
     assert seen.get("device_map") == expected and seen["path"] == "some/model"
     quant = seen["quantization_config"]
     assert quant.load_in_4bit and quant.bnb_4bit_quant_type == "nf4" and quant.bnb_4bit_compute_dtype == torch.bfloat16

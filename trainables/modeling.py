@@ -93,11 +93,11 @@ def _quantization_config(model_cfg: dict, dtype):
     return None
 
 
-def load_base_model(path: str, model_cfg: dict, device, local_world_size: int = 1):
-    """The base model on ``device``; quantized layers compute in ``model.compute_dtype``.
+def load_base_model(path: str, model_cfg: dict, device):
+    """The base model, whole, on ``device``; quantized layers compute in ``model.compute_dtype``.
 
-    ``local_world_size`` is the number of this trial's workers on this node (Ray Train's
-    context); with DDP each rank loads its own whole copy on its own GPU or MIG slice.
+    With DDP each rank loads its own copy on its own GPU or MIG slice: ``device`` is Ray
+    Train's device for this rank, whose index counts among the GPUs this process sees.
     """
     import torch
     from transformers import AutoModelForCausalLM
@@ -110,7 +110,8 @@ def load_base_model(path: str, model_cfg: dict, device, local_world_size: int = 
     if quant is not None:
         kwargs["quantization_config"] = quant
     on_gpu = device.type == "cuda"
-    device_map = device_map_for(model_cfg["quantization"], on_gpu, local_world_size, (device.index or 0) if on_gpu else 0)
+    visible = torch.cuda.device_count() if on_gpu else 1
+    device_map = device_map_for(model_cfg["quantization"], on_gpu, visible, (device.index or 0) if on_gpu else 0)
     if device_map is not None:
         kwargs["device_map"] = device_map
     return AutoModelForCausalLM.from_pretrained(path, **kwargs)

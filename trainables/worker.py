@@ -81,7 +81,7 @@ def train_loop_per_worker(loop_cfg: dict) -> None:
     t = time.time()
     path = local_model_path(loop_cfg["model_path"], loop_cfg.get("model_files_ref"))
     tok = load_tokenizer(path, cfg["model"]["trust_remote_code"])
-    model = load_base_model(path, cfg["model"], device, ctx.get_local_world_size())
+    model = load_base_model(path, cfg["model"], device)
     model = apply_lora(model, cfg["lora"], cfg["model"]["quantization"] != "none", cfg["train"]["gradient_checkpointing"])
     timing["time/model_load_s"] = time.time() - t
     train_model = model
