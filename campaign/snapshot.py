@@ -133,10 +133,11 @@ def timing_rows(snapshot: dict) -> list[list[str]]:
             continue
         wall = m["time_total_s"]
         parts = [m[k] for k in TIMING_KEYS]
-        if wall < sum(parts):  # re-reported after a restart: Tune timed only the re-report
+        if m.get("trial/rereported") == 1:  # finished before a restart: Tune timed only the re-report
             rows.append([str(r["trial"]), "re-reported", *[f"{v:.1f}" for v in parts], "—",
                          f"{m.get('train/tokens_per_s', 0):.0f}"])
             continue
-        cells = [f"{v:.1f} ({100 * v / wall:.0f}%)" for v in parts + [wall - sum(parts)]]
+        # The worker's clock starts a moment before Tune's, so "other" can dip just below zero.
+        cells = [f"{v:.1f} ({100 * v / wall:.0f}%)" for v in parts + [max(wall - sum(parts), 0.0)]]
         rows.append([str(r["trial"]), f"{wall:.1f}", *cells, f"{m.get('train/tokens_per_s', 0):.0f}"])
     return rows

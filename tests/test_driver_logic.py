@@ -138,3 +138,17 @@ def test_resume_anchors_relative_paths_to_where_the_campaign_started(tmp_path):
     (tmp_path / "my-model").mkdir()
     config["model"]["base_model"] = "my-model"
     assert driver._anchored(config, tmp_path)["model"]["base_model"] == str(tmp_path / "my-model")
+
+
+def test_timing_rows_mark_only_real_rereports():
+    from campaign.snapshot import timing_rows
+
+    def trial(n, wall, **extra):
+        return {"trial": n, "state": "TERMINATED", "metrics": {
+            "time_total_s": wall, "time/worker_start_s": 16.8, "time/model_load_s": 3.5, "time/train_s": 54.8,
+            "time/eval_s": 3.3, "train/tokens_per_s": 3051.0, **extra}}
+
+    rows = timing_rows({"trials": [trial(1, 80.4), trial(2, 77.4), trial(3, 1.2, **{"trial/rereported": 1})]})
+    assert rows[0][1] == "80.4" and rows[0][6] == "2.0 (2%)"
+    assert rows[1][1] == "77.4" and rows[1][6] == "0.0 (0%)"  # worker clock a little ahead of Tune's: not a re-report
+    assert rows[2][1] == "re-reported" and rows[2][6] == "—"

@@ -80,7 +80,7 @@ def qlora_trial(config: dict, static: dict) -> None:
     if done is not None:  # trained before a driver crash, but Tune never recorded it: report, don't retrain
         metrics = json.loads((done / "metrics.json").read_text())
         _log_attempt(static, trial_id, "rereport")
-        ray.tune.report({**metrics, "checkpoint_path": str(done)})
+        ray.tune.report({**metrics, "checkpoint_path": str(done), "trial/rereported": 1})
         return
     shutil.rmtree(run_dir, ignore_errors=True)  # a half-finished run restarts cleanly, not from a stale state
     _train(merge_trial_config(static["config"], config), static, trial_id, t0)
