@@ -5,7 +5,7 @@ import random
 
 from campaign.schema import target_json
 
-__all__ = ["prompt_text", "encode_rows", "batches"]
+__all__ = ["prompt_text", "encode_rows", "batch_order", "collate", "batches"]
 
 IGNORE = -100
 
@@ -35,21 +35,53 @@ def encode_rows(tok, rows: list[dict], template: str, max_len: int) -> tuple[lis
     return examples, truncated
 
 
-def batches(examples: list[dict], batch_size: int, pad_id: int, seed: int):
-    """Shuffled, right-padded batches as dicts of torch tensors."""
+def batch_order(lengths: list[int], batch_size: int, seed: int, mode: str) -> list[list[int]]:
+    """Indices of each batch: shuffled, or grouped by length (transformers' own grouping) for less padding."""
     import torch
 
-    order = list(range(len(examples)))
+    if mode == "length_grouped":
+        from transformers.trainer_pt_utils import get_length_grouped_indices
+
+        order = get_length_grouped_indices(lengths, batch_size, generator=torch.Generator().manual_seed(seed))
+        chunks = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+        # the grouping yields batches longest-first within each mega-batch; shuffle their order so the
+        # epoch does not walk from long to short rows
+        random.Random(seed).shuffle(chunks)
+        return chunks
+    order = list(range(len(lengths)))
     random.Random(seed).shuffle(order)
-    for start in range(0, len(order), batch_size):
-        chunk = [examples[i] for i in order[start:start + batch_size]]
-        width = max(len(e["input_ids"]) for e in chunk)
-        ids = torch.full((len(chunk), width), pad_id, dtype=torch.long)
-        labels = torch.full((len(chunk), width), IGNORE, dtype=torch.long)
-        mask = torch.zeros((len(chunk), width), dtype=torch.long)
-        for i, e in enumerate(chunk):
-            n = len(e["input_ids"])
-            ids[i, :n] = torch.tensor(e["input_ids"])
-            labels[i, :n] = torch.tensor(e["labels"])
-            mask[i, :n] = 1
-        yield {"input_ids": ids, "attention_mask": mask, "labels": labels}
+    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def collate(chunk: list[dict], pad_id: int, mode: str) -> dict:
+    """One batch of tensors: right-padded with an attention mask, or one flattened row with position_ids."""
+    import torch
+
+    if mode == "padding_free":
+        from transformers import DataCollatorWithFlattening
+
+        # labels already mask each prompt, so the first token of every row is -100 as the collator wants
+        return DataCollatorWithFlattening(return_position_ids=True, separator_id=IGNORE)(chunk)
+    width = max(len(e["input_ids"]) for e in chunk)
+    ids = torch.full((len(chunk), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(chunk), width), IGNORE, dtype=torch.long)
+    mask = torch.zeros((len(chunk), width), dtype=torch.long)
+    for i, e in enumerate(chunk):
+        n = len(e["input_ids"])
+        ids[i, :n] = torch.tensor(e["input_ids"])
+        labels[i, :n] = torch.tensor(e["labels"])
+        mask[i, :n] = 1
+    return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+
+
+def batches(examples: list[dict], batch_size: int, pad_id: int, seed: int, mode: str = "padded"):
+    """The epoch's batches as dicts of torch tensors, in a fixed order for ``seed``.
+
+    ``mode``: 'padded' (shuffled, right-padded), 'length_grouped' (similar lengths
+    together, right-padded) or 'padding_free' (shuffled, flattened with position_ids).
+    """
+    if mode not in ("padded", "length_grouped", "padding_free"):
+        raise ValueError(f"unknown batching {mode!r}")
+    group = "length_grouped" if mode == "length_grouped" else "padded"
+    for idx in batch_order([len(e["input_ids"]) for e in examples], batch_size, seed, group):
+        yield collate([examples[i] for i in idx], pad_id, mode)

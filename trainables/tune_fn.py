@@ -8,16 +8,16 @@ only the searched values.
 
 Resume: a trial that Tune restarts after a driver crash either finds its
 finished Train run (a checkpoint marked final) and re-reports that result, or
-starts its Train run again from a clean folder, so a resumed trial trains
-exactly as an uninterrupted one would. Every start, training and re-report is
-appended to ``<cycle>/train/attempts/<trial_id>.jsonl``.
+runs its Train run again in the same folder, where the worker resumes from its
+newest full-state checkpoint (``<trial>/state/``), so at most one checkpoint
+interval is trained twice. Every start, training, re-report, checkpoint and
+resume is appended to ``<cycle>/train/attempts/<trial_id>.jsonl``.
 """
 from __future__ import annotations
 
 import copy
 import json
 import os
-import shutil
 import time
 from pathlib import Path
 
@@ -61,10 +61,14 @@ def final_checkpoint(run_dir: Path) -> Path | None:
     return None
 
 
-def _log_attempt(static: dict, trial_id: str, event: str) -> None:
+def _attempts_path(static: dict, trial_id: str) -> Path:
     folder = Path(static["train_storage"]) / "attempts"
     folder.mkdir(parents=True, exist_ok=True)
-    with (folder / f"{trial_id}.jsonl").open("a", encoding="utf-8") as fh:
+    return folder / f"{trial_id}.jsonl"
+
+
+def _log_attempt(static: dict, trial_id: str, event: str) -> None:
+    with _attempts_path(static, trial_id).open("a", encoding="utf-8") as fh:
         fh.write(json.dumps({"event": event, "time": time.time(), "pid": os.getpid()}) + "\n")
 
 
@@ -82,7 +86,7 @@ def qlora_trial(config: dict, static: dict) -> None:
         _log_attempt(static, trial_id, "rereport")
         ray.tune.report({**metrics, "checkpoint_path": str(done), "trial/rereported": 1})
         return
-    shutil.rmtree(run_dir, ignore_errors=True)  # a half-finished run restarts cleanly, not from a stale state
+    # a half-finished run keeps its folder: the worker resumes from its newest full-state checkpoint
     _train(merge_trial_config(static["config"], config), static, trial_id, t0)
     _log_attempt(static, trial_id, "trained")
 
@@ -98,13 +102,16 @@ def _train(cfg: dict, static: dict, trial_id: str, t0: float) -> None:
         train_loop_per_worker,
         train_loop_config={"cfg": cfg, "data_ref": static["data_ref"], "model_path": static["model_path"],
                            "model_files_ref": static.get("model_files_ref"), "t0": t0,
+                           "state_dir": str(Path(static["train_storage"]) / trial_id / "state"),
+                           "attempts_log": str(_attempts_path(static, trial_id)),
                            "trace": {"campaign": cfg["name"], "cycle": static.get("cycle"), "trial": trial_id}},
         scaling_config=scaling_for(cfg["resources"]),
         run_config=ray.train.RunConfig(
             # Checkpoints live in the cycle folder (<cycle>/train/<trial_id>), not in Ray's session temp dir.
             name=trial_id, storage_path=static["train_storage"], callbacks=[TuneReportCallback()],
             checkpoint_config=ray.train.CheckpointConfig(num_to_keep=2),
-            failure_config=ray.train.FailureConfig(max_failures=0),  # retries belong to Tune's FailureConfig
+            # a failed worker group restarts here, from the newest full-state checkpoint
+            failure_config=ray.train.FailureConfig(max_failures=cfg["train"]["max_worker_restarts"]),
         ),
     )
     trainer.fit()

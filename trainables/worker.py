@@ -1,4 +1,7 @@
-"""The Ray Train worker: QLoRA SFT, batched-generation eval, one checkpoint per epoch.
+"""The Ray Train worker: QLoRA SFT through ``trainables.trainer.fit``, batched-generation eval each epoch.
+
+Each epoch is reported to Tune with a checkpoint of the adapter and its metrics; the
+full training state (for mid-trial resume) is saved apart, in ``<train>/<trial>/state/``.
 
 torch, transformers, peft and bitsandbytes are imported inside the functions, so
 importing this module in the Tune driver loads none of them.
@@ -6,7 +9,6 @@ importing this module in the Tune driver loads none of them.
 from __future__ import annotations
 
 import json
-import math
 import os
 import resource
 import tempfile
@@ -15,7 +17,7 @@ import time
 from trainables.evaluate import evaluate_rows
 from trainables.modeling import (apply_lora, load_base_model, load_tokenizer, local_model_path, pick_device,
                                  quiet_libraries)
-from trainables.sft import batches, encode_rows
+from trainables.sft import encode_rows
 from trainables.tune_fn import FINAL_MARKER
 from trainables.weave_trace import trace_validation
 
@@ -49,14 +51,27 @@ def _save_checkpoint(model, folder: str, metrics: dict, details: dict, manifest:
             json.dump(obj, fh, ensure_ascii=False, indent=1, default=float)
 
 
-def _optimizer(model, cfg: dict, total_steps: int):
-    import torch
-    from transformers import get_linear_schedule_with_warmup
+def _checkpointer(cfg: dict, loop_cfg: dict, rank: int):
+    """Full-state checkpoints in this trial's Train folder (shared storage), or None outside a campaign."""
+    from trainables.trainer import StateCheckpointer
 
-    params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=cfg["train"]["lr"], weight_decay=cfg["train"]["weight_decay"])
-    warmup = int(cfg["train"]["warmup_ratio"] * total_steps)
-    return params, opt, get_linear_schedule_with_warmup(opt, warmup, total_steps)
+    folder = loop_cfg.get("state_dir")
+    if not folder:
+        return None
+    tc = cfg["train"]
+    return StateCheckpointer(folder, keep=tc["keep_checkpoints"], every_s=tc["checkpoint_every_min"] * 60,
+                             every_steps=tc["checkpoint_every_steps"], writer=rank == 0)
+
+
+def _log_events(loop_cfg: dict, events: list[dict]) -> None:
+    """Checkpoint saves, skips and resumes go to the trial's attempts log next to its starts."""
+    path = loop_cfg.get("attempts_log")
+    if not path or not events:
+        return
+    with open(path, "a", encoding="utf-8") as fh:
+        for event in events:
+            fh.write(json.dumps({**event, "time": time.time(), "pid": os.getpid()}) + "\n")
+    events.clear()
 
 
 def train_loop_per_worker(loop_cfg: dict) -> None:
@@ -64,6 +79,8 @@ def train_loop_per_worker(loop_cfg: dict) -> None:
     import ray
     import ray.train
     import torch
+
+    from trainables.trainer import choose_batching, fit
 
     timing = {"time/worker_start_s": time.time() - loop_cfg["t0"]}
     quiet_libraries()
@@ -84,58 +101,37 @@ def train_loop_per_worker(loop_cfg: dict) -> None:
     model = load_base_model(path, cfg["model"], device)
     model = apply_lora(model, cfg["lora"], cfg["model"]["quantization"] != "none", cfg["train"]["gradient_checkpointing"])
     timing["time/model_load_s"] = time.time() - t
-    train_model = model
+    train_model = None
     if world > 1:
         train_model = ray.train.torch.prepare_model(model, move_to_device=False, parallel_strategy="ddp")
 
     examples, truncated = encode_rows(tok, rows[rank::world], cfg["model"]["prompt_template"], cfg["model"]["max_seq_len"])
-    tc = cfg["train"]
-    steps_per_epoch = math.ceil(len(examples) / (tc["batch_size"] * tc["grad_accum"]))
-    total_steps = min(tc["epochs"] * steps_per_epoch, tc["max_steps"] or 10**9)
-    params, opt, sched = _optimizer(model, cfg, total_steps)
-    stats = {"steps": 0, "tokens": 0, "train_s": 0.0, "eval_s": 0.0}
-    for epoch in range(1, tc["epochs"] + 1):
-        loss = _train_epoch(train_model, examples, tok, cfg, epoch, device, params, opt, sched, stats, total_steps)
-        last = epoch == tc["epochs"] or stats["steps"] >= total_steps
-        report = {"epoch": epoch, "train/loss": loss, "train/steps": stats["steps"], "train/rows": len(rows),
-                  "train/truncated": truncated, **timing, "time/train_s": stats["train_s"],
-                  "train/tokens_per_s": stats["tokens"] / max(stats["train_s"], 1e-9)}
+    batching, why = choose_batching(cfg["train"]["batching"], device.type, model.config._attn_implementation,
+                                    cfg["model"]["trust_remote_code"])
+    setup = {"precision": cfg["model"]["compute_dtype"], "batching": batching, "batching_why": why}
+    checkpointer = _checkpointer(cfg, loop_cfg, rank)
+    stats = {"eval_s": 0.0}
+
+    def on_epoch(epoch: int, loss: float, progress, last: bool) -> None:
+        if checkpointer is not None:
+            _log_events(loop_cfg, checkpointer.events)
+        report = {"epoch": epoch, "train/loss": loss, "train/steps": progress.steps, "train/rows": len(rows),
+                  "train/truncated": truncated, **timing, "time/train_s": progress.train_s,
+                  "train/tokens_per_s": progress.tokens / max(progress.train_s, 1e-9)}
         trace = {**loop_cfg.get("trace", {}), "epoch": epoch, "data_version": data["version"]}
-        _evaluate_and_report(model, tok, cfg, data, device, report, stats, manifest, rank, last, trace)
-        if last:
-            break
+        _evaluate_and_report(model, tok, cfg, data, device, report, stats, manifest, setup, rank, last, trace)
+
+    fit(model, examples, tok.pad_token_id, cfg["train"], device, batching=batching, on_epoch=on_epoch,
+        checkpointer=checkpointer, train_model=train_model, world=world)
+    if checkpointer is not None:
+        _log_events(loop_cfg, checkpointer.events)
 
 
-def _train_epoch(model, examples, tok, cfg, epoch, device, params, opt, sched, stats, total_steps) -> float:
-    import torch
-
-    tc = cfg["train"]
-    model.train()
-    opt.zero_grad(set_to_none=True)  # a partial accumulation window never leaks into the next epoch
-    t, losses = time.time(), []
-    for i, batch in enumerate(batches(examples, tc["batch_size"], tok.pad_token_id, tc["seed"] * 1000 + epoch)):
-        batch = {k: v.to(device) for k, v in batch.items()}
-        loss = model(**batch).loss
-        (loss / tc["grad_accum"]).backward()
-        losses.append(loss.item())
-        stats["tokens"] += int(batch["attention_mask"].sum())
-        if (i + 1) % tc["grad_accum"] == 0:
-            torch.nn.utils.clip_grad_norm_(params, tc["max_grad_norm"])
-            opt.step()
-            sched.step()
-            opt.zero_grad(set_to_none=True)
-            stats["steps"] += 1
-            if stats["steps"] >= total_steps:
-                break
-    stats["train_s"] += time.time() - t
-    return sum(losses) / max(len(losses), 1)
-
-
-def _evaluate_and_report(model, tok, cfg, data, device, report, stats, manifest, rank, last, trace) -> None:
+def _evaluate_and_report(model, tok, cfg, data, device, report, stats, manifest, setup, rank, last, trace) -> None:
     import ray.train
 
     t = time.time()
-    details = {}
+    details = dict(setup)  # this trial's precision and batching
     if rank == 0:
         scores, details["valid"] = evaluate_rows(model, tok, data["valid"], cfg, device, "valid")
         report.update(scores)
