@@ -42,8 +42,9 @@ _Loader.add_implicit_resolver(
 def read_yaml(text: str):
     """Parse YAML with the engine's float rule (``3e-4`` is a float)."""
     return yaml.load(text, Loader=_Loader)
-DTYPES = ("bfloat16", "float16", "float32")
+DTYPES = ("auto", "bfloat16", "float16", "float32")
 WANDB_MODES = ("auto", "disabled", "offline", "online")
+BATCHINGS = ("auto", "padded", "length_grouped", "padding_free")  # see trainables.trainer.choose_batching
 
 
 def _require(ok: bool, key: str, message: str) -> None:
@@ -87,7 +88,7 @@ class ModelConfig:
 
     base_model: str = "tiny"  # 'tiny' (built locally, no Hub), an HF model id, or a local path.
     quantization: str = "nf4"  # 'nf4' (4-bit QLoRA), 'int8', or 'none'.
-    compute_dtype: str = "bfloat16"  # Compute dtype of the quantized layers / of the whole model for 'none'.
+    compute_dtype: str = "auto"  # Compute dtype (whole model for 'none'); auto: bf16 where native, else fp32 CPU / fp16 GPU.
     double_quant: bool = True  # bitsandbytes nested quantization of the NF4 scales.
     prompt_template: str = "Request: {request}\nJSON:"  # Prompt; must contain '{request}'.
     max_seq_len: int = 128  # Longest prompt + completion in tokens; longer rows are truncated (counted).
@@ -137,6 +138,11 @@ class TrainConfig:
     eval_batch_size: int = 64  # Prompts per batched greedy generation call.
     hard_cases_k: int = 10  # Hard cases kept per evaluation.
     gradient_checkpointing: bool = False  # Trade compute for memory on large models.
+    batching: str = "auto"  # 'auto' (length_grouped on CPU, padding_free on CUDA), 'padded', 'length_grouped', 'padding_free'.
+    checkpoint_every_min: float = 5.0  # Save the full training state this often (minutes); a cut-off trial resumes from it.
+    checkpoint_every_steps: int | None = None  # Also save every this many optimizer steps; null = by time only.
+    keep_checkpoints: int = 3  # Full-state checkpoints kept per trial (the newest); per-epoch adapters are kept apart.
+    max_worker_restarts: int = 1  # Ray Train restarts of a failed worker group, each from the latest checkpoint.
 
     def __post_init__(self):
         _require(0 < self.lr < 1, "train.lr", f"must be in (0, 1) (got {self.lr})")
@@ -148,6 +154,14 @@ class TrainConfig:
         _require(0 <= self.replay_ratio <= 1, "train.replay_ratio", f"must be in [0, 1] (got {self.replay_ratio})")
         _require(self.max_steps is None or self.max_steps >= 1, "train.max_steps", "must be >= 1 or null")
         _require(self.eval_batch_size >= 1, "train.eval_batch_size", "must be >= 1")
+        _require(self.batching in BATCHINGS, "train.batching", f"must be one of {BATCHINGS} (got {self.batching!r})")
+        _require(self.checkpoint_every_min > 0, "train.checkpoint_every_min",
+                 f"must be > 0 minutes (got {self.checkpoint_every_min}); use e.g. 0.5 for every 30 seconds")
+        _require(self.checkpoint_every_steps is None or self.checkpoint_every_steps >= 1, "train.checkpoint_every_steps",
+                 f"must be >= 1 or null (got {self.checkpoint_every_steps})")
+        _require(self.keep_checkpoints >= 1, "train.keep_checkpoints",
+                 f"must be >= 1 (got {self.keep_checkpoints}); the newest checkpoint is what a trial resumes from")
+        _require(self.max_worker_restarts >= 0, "train.max_worker_restarts", f"must be >= 0 (got {self.max_worker_restarts})")
 
 
 @dataclass

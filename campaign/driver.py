@@ -92,6 +92,9 @@ def _drive(cfg, folder: Path, state: dict | None) -> dict:
     state = state or _start_folder(cfg, folder)
     console.print(f"  {session.concurrency} trial(s) at once ({session.why}); W&B: {wandb_why}")
     console.print(f"  resources: {cfg.resources.plan()['why']}")
+    console.print(f"  {session.precision['reason']}")
+    if session.precision["warning"]:
+        console.print(f"  [yellow]warning:[/] {session.precision['warning']}")
     for item in getattr(cfg, "preset_applied", []):
         console.print(f"  memory preset {item['preset']}: {item['key']} = {item['value']} (not set in the config)")
     mark_driver(state)
@@ -173,7 +176,8 @@ def _plan(ctx, cycle: int, previous: dict | None) -> tuple[dict, CycleData]:
     write_json(plan, folder / "plan.json")
     (folder / "resolved_config.yaml").write_text(yaml.safe_dump({**cfg.to_dict(), "resolved": {
         "wandb_mode": ctx["wandb_mode"], "wandb_why": ctx["wandb_why"], "cycle": cycle,
-        "scaling": cfg.resources.plan(), "memory_preset_applied": getattr(cfg, "preset_applied", [])}},
+        "scaling": cfg.resources.plan(), "memory_preset_applied": getattr(cfg, "preset_applied", []),
+        "compute_dtype": ctx["session"].precision}},
         sort_keys=False, allow_unicode=True))
     _write_log(ctx, cycle, plan, previous)
     return plan, data

@@ -70,6 +70,22 @@ class RaySession:
         self.files_ref = None
         if cfg.model.base_model == "tiny":  # workers on other nodes load the tiny model from these bytes
             self.files_ref = ray.put({p.name: p.read_bytes() for p in Path(model_path).iterdir() if p.is_file()})
+        self.precision = self._resolve_precision()  # a dtype the device cannot run stops here, before any trial
+
+    def _resolve_precision(self) -> dict:
+        """``model.compute_dtype`` resolved once for the device a trial worker gets (probed in such a task)."""
+        import ray
+
+        from campaign.precision import probe_device, resolve_compute_dtype
+
+        probe = ray.get(self._task(probe_device).remote(self.cfg.resources.gpus_per_worker > 0))
+        return resolve_compute_dtype(self.cfg.model.compute_dtype, probe)
+
+    def worker_config(self) -> dict:
+        """The config as workers get it: ``model.compute_dtype`` resolved (``self.cfg`` keeps what the user wrote)."""
+        config = self.cfg.to_dict()
+        config["model"] = {**config["model"], "compute_dtype": self.precision["dtype"]}
+        return config
 
     def _task(self, fn):
         """A Ray task holding one trial worker's resources (custom ones such as mig_20gb included)."""
@@ -87,7 +103,7 @@ class RaySession:
 
         out = [{"mode": mode, "metrics": {f"eval/{k}": v for k, v in scores.items()}}
                for mode, scores in score_model_free(train_rows, eval_rows).items()]
-        task = self._task(prompt_baseline).remote(self.cfg.to_dict(), self.model_path, eval_rows, self.files_ref)
+        task = self._task(prompt_baseline).remote(self.worker_config(), self.model_path, eval_rows, self.files_ref)
         scores, _ = ray.get(task)
         out.append({"mode": "prompt_baseline", "metrics": scores})
         return out
@@ -99,7 +115,7 @@ class RaySession:
         from trainables.baseline_task import model_outputs
 
         files = {str(p.relative_to(adapter)): p.read_bytes() for p in adapter.rglob("*") if p.is_file()}
-        return ray.get(self._task(model_outputs).remote(self.cfg.to_dict(), self.model_path, rows, files,
+        return ray.get(self._task(model_outputs).remote(self.worker_config(), self.model_path, rows, files,
                                                         self.files_ref))
 
 
@@ -170,7 +186,7 @@ def run_search(session: RaySession, cycle: int, folder: Path, data: dict, seedin
     from ray import tune
 
     cfg = session.cfg
-    static = {"config": cfg.to_dict(), "data_ref": ray.put(data), "model_path": session.model_path,
+    static = {"config": session.worker_config(), "data_ref": ray.put(data), "model_path": session.model_path,
               "model_files_ref": session.files_ref, "train_storage": str((folder / "train").resolve()), "cycle": cycle}
     tune_dir = folder / "tune"
     if tune.Tuner.can_restore(str(tune_dir.resolve())):

@@ -264,3 +264,17 @@ def test_non_mapping_yaml_names_the_file(tmp_path, text):
     path.write_text(text)
     with pytest.raises(ConfigError, match=r"bad\.yaml: expected a mapping"):
         load_config(path)
+
+
+# ---------------------------------------------------------------- model.compute_dtype
+
+
+def test_compute_dtype_defaults_to_auto():
+    assert load_config(None).model.compute_dtype == "auto"
+    for path in SHIPPED:
+        assert load_config(path).model.compute_dtype == "auto", path.name
+
+
+def test_compute_dtype_unknown_value_names_the_key():
+    message = config_error(["model.compute_dtype=bf16"])
+    assert "model.compute_dtype:" in message and "'bf16'" in message and "auto" in message

@@ -9,7 +9,8 @@ import logging
 
 log = logging.getLogger(__name__)
 
-__all__ = ["load_tokenizer", "load_base_model", "apply_lora", "pick_device", "quiet_libraries", "local_model_path"]
+__all__ = ["load_tokenizer", "load_base_model", "apply_lora", "pick_device", "quiet_libraries", "local_model_path",
+           "resolve_dtype_here"]
 
 
 def local_model_path(path: str, files_ref=None) -> str:
@@ -93,6 +94,17 @@ def _quantization_config(model_cfg: dict, dtype):
     return None
 
 
+def resolve_dtype_here(model_cfg: dict, device) -> str:
+    """``model.compute_dtype``, with ``auto`` resolved for ``device`` in this process (callers outside the driver)."""
+    if model_cfg["compute_dtype"] != "auto":
+        return model_cfg["compute_dtype"]  # explicit, or resolved by the driver (RaySession.worker_config)
+    from campaign.precision import probe_device, resolve_compute_dtype
+
+    choice = resolve_compute_dtype("auto", probe_device(device.type == "cuda"))
+    log.info("%s", choice["reason"])
+    return choice["dtype"]
+
+
 def load_base_model(path: str, model_cfg: dict, device):
     """The base model, whole, on ``device``; quantized layers compute in ``model.compute_dtype``.
 
@@ -104,7 +116,7 @@ def load_base_model(path: str, model_cfg: dict, device):
 
     from campaign.profiles import device_map_for
 
-    dtype = getattr(torch, model_cfg["compute_dtype"])
+    dtype = getattr(torch, resolve_dtype_here(model_cfg, device))
     kwargs = {"dtype": dtype, "trust_remote_code": model_cfg["trust_remote_code"]}
     quant = _quantization_config(model_cfg, dtype)
     if quant is not None:

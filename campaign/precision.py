@@ -1,0 +1,138 @@
+"""``model.compute_dtype: auto``: the compute precision the device runs natively.
+
+The rule is pure (``resolve_compute_dtype`` takes a plain probe dict), so the driver decides
+once and tests mock any hardware. ``probe_device`` builds the probe where the trials will
+run (a Ray task with a trial worker's resources); it imports torch lazily, never at import
+time, so the Tune driver stays free of torch and CUDA.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from campaign.errors import ConfigError
+
+__all__ = ["DTYPES", "BF16_CPU_FLAGS", "CPUINFO", "resolve_compute_dtype", "probe_device", "cpu_probe", "cuda_probe",
+           "read_cpuinfo"]
+
+DTYPES = ("auto", "bfloat16", "float16", "float32")
+BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")  # /proc/cpuinfo names of native bf16 arithmetic on x86
+_RELEVANT_FLAGS = ("avx2", "avx512f", *BF16_CPU_FLAGS, "amx_tile", "amx_fp16")
+_BF16_CAPABILITIES = ("AVX512_BF16", "AMX")  # get_cpu_capability() strings that imply native bf16
+CPUINFO = "/proc/cpuinfo"
+KEY = "model.compute_dtype"
+# Measured on an AVX2-only CPU, one thread: fp32 matmul 52 GFLOP/s, bf16 4.0 (shared/FACTS.md).
+_EMULATED = "bf16 arithmetic is emulated there, about 13x slower than float32"
+
+
+def read_cpuinfo(path: str | None = None) -> tuple[list[str], str | None]:
+    """The relevant x86 flags and the model name of the first CPU in ``path`` (empty where it is missing)."""
+    try:
+        text = Path(path or CPUINFO).read_text(errors="replace")
+    except OSError:  # macOS, Windows, a sandbox: torch's capability is then the only source
+        return [], None
+    fields = dict(line.split(":", 1) for line in text.split("\n\n")[0].splitlines() if ":" in line)
+    fields = {k.strip(): v.strip() for k, v in fields.items()}
+    flags = set((fields.get("flags") or fields.get("Features") or "").split())
+    return [f for f in _RELEVANT_FLAGS if f in flags], fields.get("model name")
+
+
+def cpu_probe(path: str | None = None) -> dict:
+    """The CPU's probe: /proc/cpuinfo flags plus, when torch is importable, its own view of the CPU."""
+    flags, model = read_cpuinfo(path)
+    probe = {"device": "cpu", "cpu_model": model, "cpu_capability": None, "cpu_flags": flags}
+    try:
+        import torch
+    except ImportError:
+        return probe
+    probe["cpu_capability"] = torch.backends.cpu.get_cpu_capability()
+    # get_cpu_capability() stops at "AVX512"; torch.cpu's private checks see bf16 where cpuinfo is absent.
+    for flag, check in (("avx512_bf16", "_is_avx512_bf16_supported"), ("amx_tile", "_is_amx_tile_supported")):
+        if flag not in flags and getattr(torch.cpu, check, lambda: False)():
+            flags.append(flag)
+    return probe
+
+
+def cuda_probe() -> dict:
+    """The current CUDA device's probe: name, compute capability, native bf16."""
+    import torch
+
+    index = torch.cuda.current_device()
+    # including_emulation=False: pre-Ampere GPUs "support" bf16 only through slow emulated kernels.
+    return {"device": "cuda", "name": torch.cuda.get_device_name(index),
+            "capability": list(torch.cuda.get_device_capability(index)),
+            "bf16": bool(torch.cuda.is_bf16_supported(including_emulation=False))}
+
+
+def probe_device(use_gpu: bool) -> dict:
+    """Describe the device a trial worker computes on (run it where the workers run)."""
+    if use_gpu:
+        import torch
+
+        if torch.cuda.is_available():
+            return cuda_probe()
+        return {**cpu_probe(), "note": "use_gpu is set but CUDA is not available here"}
+    return cpu_probe()
+
+
+def _device_text(probe: dict) -> str:
+    """The device in words, e.g. 'NVIDIA H200 (compute capability 9.0)' or 'CPU (AMD EPYC, AVX2)'."""
+    if probe.get("device") == "cuda":
+        cap = ".".join(str(c) for c in probe.get("capability") or []) or "?"
+        return f"{probe.get('name') or 'CUDA GPU'} (compute capability {cap})"
+    parts = [p for p in (probe.get("cpu_model"), probe.get("cpu_capability")) if p]
+    flags = [f for f in probe.get("cpu_flags") or [] if f in BF16_CPU_FLAGS]
+    return "CPU" + (f" ({', '.join(parts + flags)})" if parts or flags else "")
+
+
+def _cpu_bf16(probe: dict) -> bool:
+    """Whether the CPU computes bf16 natively (AVX512-BF16 or AMX)."""
+    flags = set(probe.get("cpu_flags") or [])
+    capability = (probe.get("cpu_capability") or "").upper()
+    return bool(flags & set(BF16_CPU_FLAGS)) or any(c in capability for c in _BF16_CAPABILITIES)
+
+
+def _cpu_lacks(probe: dict) -> str:
+    """What the CPU lacks for native bf16, in words."""
+    capability = probe.get("cpu_capability") or ("AVX2" if "avx2" in (probe.get("cpu_flags") or []) else None)
+    if capability == "AVX2":
+        return "this CPU has AVX2 only"
+    return f"this CPU{f' ({capability})' if capability else ''} has no AVX512-BF16 or AMX"
+
+
+def _auto(probe: dict) -> tuple[str, str]:
+    """The dtype ``auto`` picks on ``probe`` and why."""
+    if probe.get("device") == "cuda":
+        if probe.get("bf16"):
+            return "bfloat16", f"{_device_text(probe)} computes bf16 natively"
+        return "float16", f"{_device_text(probe)} has no bf16 (it needs compute capability 8.0+)"
+    if _cpu_bf16(probe):
+        return "bfloat16", f"{_device_text(probe)} computes bf16 natively"
+    return "float32", f"{_cpu_lacks(probe)}; bf16 would be emulated"
+
+
+def _explicit_warning(dtype: str, probe: dict) -> str | None:
+    """Why an explicit ``dtype`` runs badly on ``probe`` (None when it runs well); raise where it cannot run."""
+    if probe.get("device") == "cuda":
+        if dtype == "bfloat16" and not probe.get("bf16"):
+            raise ConfigError(f"{KEY}: bfloat16 is not supported on {_device_text(probe)}: bf16 needs compute "
+                              "capability 8.0+ (Ampere or newer); use auto or float16")
+        return None
+    if dtype == "bfloat16" and not _cpu_bf16(probe):
+        return f"{KEY}=bfloat16 runs, but {_cpu_lacks(probe)}: {_EMULATED}; use auto or float32"
+    if dtype == "float16":
+        return f"{KEY}=float16 runs, but fp16 arithmetic is slow (emulated) on CPUs; use auto or float32"
+    return None
+
+
+def resolve_compute_dtype(requested: str, probe: dict) -> dict:
+    """The compute dtype for ``requested`` (auto or explicit) on the device ``probe`` describes, with the reason."""
+    if requested not in DTYPES:
+        raise ConfigError(f"{KEY}: must be one of {DTYPES} (got {requested!r})")
+    auto, why = _auto(probe)
+    if requested == "auto":
+        dtype, warning, reason = auto, None, f"compute dtype {auto}: {why}"
+    else:
+        dtype, warning = requested, _explicit_warning(requested, probe)
+        reason = f"compute dtype {requested}: set in {KEY} (auto would pick {auto}: {why})"
+    return {"dtype": dtype, "requested": requested, "reason": reason, "warning": warning,
+            "device": _device_text(probe), "probe": dict(probe)}
