@@ -92,12 +92,18 @@ class StateCheckpointer:
     """
 
     def __init__(self, folder: str | Path, keep: int, every_s: float, every_steps: int | None = None,
-                 writer: bool = True):
+                 writer: bool = True, on_event=None):
         self.folder, self.keep, self.every_s, self.every_steps = Path(folder), keep, every_s, every_steps
         self.writer = writer  # under DDP only rank 0 writes; every rank restores the same files
+        self.on_event = on_event  # e.g. the trial's attempts log, written as each event happens
         self.accelerator = None
         self._last_time, self._last_steps = time.monotonic(), 0
         self.events: list[dict] = []
+
+    def _event(self, event: dict) -> None:
+        self.events.append(event)
+        if self.on_event is not None and self.writer:
+            self.on_event(event)
 
     def attach(self, model, optimizer, scheduler, progress: Progress) -> None:
         from accelerate import Accelerator
@@ -132,7 +138,7 @@ class StateCheckpointer:
         (target / COMPLETE).write_text(json.dumps(p.state_dict()))
         for old in [c for c in self.checkpoints() if c != target][:-self.keep + 1 or None]:
             shutil.rmtree(old, ignore_errors=True)
-        self.events.append({"event": "checkpoint", "path": target.name, "steps": p.steps, "epoch": p.epoch})
+        self._event({"event": "checkpoint", "path": target.name, "steps": p.steps, "epoch": p.epoch})
         return target
 
     def restore(self) -> Path | None:
@@ -145,14 +151,14 @@ class StateCheckpointer:
             except Exception as err:  # a truncated or partial save: fall back to the one before it
                 log.warning("checkpoint %s could not be loaded (%s: %s); trying the one before it",
                             ckpt, type(err).__name__, err)
-                self.events.append({"event": "skipped_checkpoint", "path": ckpt.name, "why": f"{type(err).__name__}: {err}"})
+                self._event({"event": "skipped_checkpoint", "path": ckpt.name, "why": f"{type(err).__name__}: {err}"})
                 if self.writer:
                     (self.folder / "corrupt").mkdir(exist_ok=True)
                     shutil.move(str(ckpt), str(self.folder / "corrupt" / f"{ckpt.name}-{int(time.time())}"))
                 continue
             self._last_steps = self.progress.steps
-            self.events.append({"event": "resumed", "path": ckpt.name, "steps": self.progress.steps,
-                                "epoch": self.progress.epoch, "batch": self.progress.batch})
+            self._event({"event": "resumed", "path": ckpt.name, "steps": self.progress.steps,
+                         "epoch": self.progress.epoch, "batch": self.progress.batch})
             return ckpt
         return None
 

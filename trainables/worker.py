@@ -60,18 +60,15 @@ def _checkpointer(cfg: dict, loop_cfg: dict, rank: int):
         return None
     tc = cfg["train"]
     return StateCheckpointer(folder, keep=tc["keep_checkpoints"], every_s=tc["checkpoint_every_min"] * 60,
-                             every_steps=tc["checkpoint_every_steps"], writer=rank == 0)
+                             every_steps=tc["checkpoint_every_steps"], writer=rank == 0,
+                             on_event=lambda event: _log_event(loop_cfg.get("attempts_log"), event))
 
 
-def _log_events(loop_cfg: dict, events: list[dict]) -> None:
-    """Checkpoint saves, skips and resumes go to the trial's attempts log next to its starts."""
-    path = loop_cfg.get("attempts_log")
-    if not path or not events:
-        return
-    with open(path, "a", encoding="utf-8") as fh:
-        for event in events:
+def _log_event(path: str | None, event: dict) -> None:
+    """Checkpoint saves, skips and resumes go to the trial's attempts log, next to its starts."""
+    if path:
+        with open(path, "a", encoding="utf-8") as fh:
             fh.write(json.dumps({**event, "time": time.time(), "pid": os.getpid()}) + "\n")
-    events.clear()
 
 
 def train_loop_per_worker(loop_cfg: dict) -> None:
@@ -113,8 +110,6 @@ def train_loop_per_worker(loop_cfg: dict) -> None:
     stats = {"eval_s": 0.0}
 
     def on_epoch(epoch: int, loss: float, progress, last: bool) -> None:
-        if checkpointer is not None:
-            _log_events(loop_cfg, checkpointer.events)
         report = {"epoch": epoch, "train/loss": loss, "train/steps": progress.steps, "train/rows": len(rows),
                   "train/truncated": truncated, **timing, "time/train_s": progress.train_s,
                   "train/tokens_per_s": progress.tokens / max(progress.train_s, 1e-9)}
@@ -123,8 +118,6 @@ def train_loop_per_worker(loop_cfg: dict) -> None:
 
     fit(model, examples, tok.pad_token_id, cfg["train"], device, batching=batching, on_epoch=on_epoch,
         checkpointer=checkpointer, train_model=train_model, world=world)
-    if checkpointer is not None:
-        _log_events(loop_cfg, checkpointer.events)
 
 
 def _evaluate_and_report(model, tok, cfg, data, device, report, stats, manifest, setup, rank, last, trace) -> None:
