@@ -1,4 +1,8 @@
-"""kill -9 of the driver in the middle of a trial, then `campaign resume`: nothing lost, nothing trained twice."""
+"""kill -9 of the driver in the middle of a trial, then `campaign resume`: nothing lost, nothing trained twice.
+
+The interrupted trial resumes from its newest full-state checkpoint (every 2 optimizer steps
+here), so at most one checkpoint interval is trained again.
+"""
 from __future__ import annotations
 
 import json
@@ -21,7 +25,7 @@ def _config(tmp: Path) -> Path:
     cfg = yaml.safe_load((REPO / "search_spaces" / "balanced_6run.yaml").read_text())
     cfg["name"] = "resume"
     cfg["data"].update(base_size=60, eval_size=12)
-    cfg["train"].update(epochs=2, batch_size=16)
+    cfg["train"].update(epochs=2, batch_size=8, checkpoint_every_steps=2)
     cfg["search"].update(num_samples=3)
     cfg["search"]["space"]["train.epochs"] = {"type": "choice", "values": [1, 2]}
     cfg["resources"]["max_concurrent"] = 1
@@ -43,34 +47,41 @@ def _run(tmp: Path, root: Path) -> list[str]:
             f"results_dir={root / 'results'}"]
 
 
-def _events(folder: Path) -> dict[str, list[str]]:
+def _records(folder: Path) -> dict[str, list[dict]]:
     out = {}
     for path in (folder / "train" / "attempts").glob("*.jsonl"):
-        out[path.stem] = [json.loads(line)["event"] for line in path.read_text().splitlines()]
+        out[path.stem] = [json.loads(line) for line in path.read_text().splitlines() if line.endswith("}")]
     return out
 
 
+def _events(folder: Path) -> dict[str, list[str]]:
+    return {trial: [r["event"] for r in records] for trial, records in _records(folder).items()}
+
+
+def _unfinished(events: list[str]) -> bool:
+    return "start" in events and "trained" not in events and "rereport" not in events
+
+
 def _kill_mid_trial(proc: subprocess.Popen, cycle_1: Path, timeout: float = 600) -> dict:
-    """SIGKILL the driver once one trial has trained and the next one has started training."""
+    """SIGKILL the driver once one trial has trained and the next one has saved a full-state checkpoint."""
     deadline = time.time() + timeout
     while time.time() < deadline:
         events = _events(cycle_1)
         trained = [t for t, e in events.items() if "trained" in e]
-        running = [t for t, e in events.items() if e == ["start"]]
-        if trained and running and (cycle_1 / "train" / running[0]).exists():
-            time.sleep(3)  # inside the Train run of the second trial
+        running = [t for t, e in events.items() if _unfinished(e) and "checkpoint" in e]
+        if trained and running:  # mid-training of the second trial, right after a checkpoint
             proc.send_signal(signal.SIGKILL)
             proc.wait(60)
-            return _events(cycle_1)
+            return _records(cycle_1)
         assert proc.poll() is None, "the campaign ended before it could be killed"
-        time.sleep(0.5)
+        time.sleep(0.1)
     raise AssertionError("no trial started training in time")
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory, tiny_model_path):
     tmp = tmp_path_factory.mktemp("resume")
-    env = _env(tiny_model_path)
+    env = {**_env(tiny_model_path), "TUNE_GLOBAL_CHECKPOINT_S": "1"}  # Tune records the running trial at once
     straight, killed = tmp / "straight", tmp / "killed"
     done = subprocess.run(_run(tmp, straight), cwd=tmp, env=env, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
@@ -103,8 +114,9 @@ def test_every_trial_exactly_once_and_all_finished(runs):
 
 def test_the_kill_hit_a_trial_and_no_finished_trial_trained_twice(runs):
     _, killed, at_kill, log = runs
+    at_kill = {t: [r["event"] for r in records] for t, records in at_kill.items()}
     trained_before = {t for t, e in at_kill.items() if "trained" in e}
-    interrupted = {t for t, e in at_kill.items() if e == ["start"]}
+    interrupted = {t for t, e in at_kill.items() if _unfinished(e)}
     assert trained_before and interrupted
     for cycle in (1, 2):
         recorded = {t["trial_id"] for t in _snapshot(killed, cycle)["trials"]}
@@ -117,11 +129,31 @@ def test_the_kill_hit_a_trial_and_no_finished_trial_trained_twice(runs):
     for trial in trained_before:  # trained before the kill: recorded, never trained again
         assert trial in recorded and after[trial].count("trained") == 1
     for trial in interrupted:
-        if trial in recorded:  # Tune had recorded it: restarted from a clean folder, trained once
+        if trial in recorded:  # Tune had recorded it: restarted, resumed mid-trial, trained once
             assert after[trial].count("start") == 2 and after[trial].count("trained") == 1
         else:  # Tune's last saved state predates it: the restored search proposed it again under a new id
-            assert after[trial] == ["start"]
+            assert "trained" not in after[trial]
     assert "restoring the interrupted search" in log
+
+
+def test_the_interrupted_trial_resumed_from_its_newest_checkpoint(runs):
+    """At most one checkpoint interval (2 steps) is trained again: the resume loads the last save before the kill."""
+    _, killed, at_kill, _ = runs
+    recorded = {t["trial_id"] for t in _snapshot(killed, 1)["trials"]}
+    after = _records(killed / "cycle_1")
+    resumed = 0
+    for trial, before in at_kill.items():
+        names = [r["event"] for r in before]
+        if not _unfinished(names) or trial not in recorded:
+            continue
+        # the killed driver's workers may train on for a moment: the newest save before the restart counts
+        restart = [i for i, r in enumerate(after[trial]) if r["event"] == "start"][1]
+        last_save = [r for r in after[trial][:restart] if r["event"] == "checkpoint"][-1]
+        resume = next(r for r in after[trial][restart:] if r["event"] == "resumed")
+        assert (resume["path"], resume["steps"]) == (last_save["path"], last_save["steps"]) and resume["steps"] >= 2
+        assert resume["pid"] != last_save["pid"]  # a new worker process
+        resumed += 1
+    assert resumed == 1
 
 
 def test_resumed_campaign_matches_an_uninterrupted_one(runs):
