@@ -28,7 +28,7 @@ def cmd_run(args) -> int:
 
     overrides = {"cycles": {"count": args.cycles}} if args.cycles else {}
     cfg = _config(args, overrides)
-    state = run_campaign(cfg, overwrite=args.overwrite)
+    state = run_campaign(cfg, overwrite=args.overwrite, verbose=args.verbose)
     return _finished(cfg.results_path(), state)
 
 
@@ -42,7 +42,7 @@ def cmd_resume(args) -> int:
         raise ConfigError(f"{folder}: its driver (pid {load_state(folder)['driver']['pid']}) is still running; "
                           "stop it first (Ctrl-C), or watch it with `campaign status`")
     console.print(f"resuming {folder}")
-    return _finished(folder, resume_campaign(folder, cycles=args.cycles))
+    return _finished(folder, resume_campaign(folder, cycles=args.cycles, verbose=args.verbose))
 
 
 def _finished(folder: Path, state: dict) -> int:
@@ -56,8 +56,9 @@ def _finished(folder: Path, state: dict) -> int:
                                   f"(eval mae_raw {'—' if mae is None else f'{mae:.2f}'}) "
                                   f"in {Path(folder) / 'promoted'}" if promoted else "nothing"))
     console.print(f"results: {Path(folder).resolve()}")
-    console.print(f"report:  campaign report {folder}   ·   trials in TensorBoard: "
-                  f"tensorboard --logdir {Path(folder).resolve()}")
+    console.print(f"report:  campaign report {folder}", soft_wrap=True)
+    # Tune's own hint (quiet: not printed) points at Ray's staging folder; the event files are here.
+    console.print(f"trials in TensorBoard: tensorboard --logdir {Path(folder).resolve()}", soft_wrap=True)
     return 0
 
 
@@ -158,6 +159,11 @@ def _results_hint(args) -> str:
         return "results/<campaign>"
 
 
+VERBOSE_HELP = ("also print Ray's own output: every worker's stdout/stderr (Ray Train's per-epoch result dicts), "
+                "Tune's progress tables and Ray's INFO logs and warnings (default: one line per trial epoch; "
+                "Ray's logs are kept in results/<campaign>/logs/ray/)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="campaign", description="QLoRA hyperparameter campaigns on Ray Tune + Ray Train.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -171,10 +177,12 @@ def build_parser() -> argparse.ArgumentParser:
     with_config(run, required=True)
     run.add_argument("--cycles", type=int, help="cycles to run (default: cycles.count in the config)")
     run.add_argument("--overwrite", action="store_true", help="replace this campaign's existing results")
+    run.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
     run.set_defaults(func=cmd_run)
     res = sub.add_parser("resume", help="finish an interrupted campaign (after Ctrl-C or a crash)")
     res.add_argument("folder", help="the campaign folder, e.g. results/default")
     res.add_argument("--cycles", type=int, help="raise the campaign's cycle count")
+    res.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
     res.set_defaults(func=cmd_resume)
     st = sub.add_parser("status", help="where a campaign stands: cycles, trials, best so far, gates")
     st.add_argument("folder")

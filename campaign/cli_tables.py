@@ -4,7 +4,7 @@ from __future__ import annotations
 from rich.table import Table
 
 from campaign.progress import console
-from campaign.snapshot import summary_rows, timing_rows
+from campaign.snapshot import orchestration_line, summary_rows, timing_rows
 
 __all__ = ["print_cycle_tables", "status_table"]
 
@@ -23,6 +23,8 @@ def print_cycle_tables(snapshot: dict) -> None:
     for row in timing_rows(snapshot):
         timing.add_row(*row)
     console.print(timing)
+    if snapshot.get("orchestration"):
+        console.print(orchestration_line(snapshot["orchestration"]), markup=False)
 
 
 def status_table(rows: list[dict]) -> Table:

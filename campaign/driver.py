@@ -26,7 +26,7 @@ from campaign.gates import evaluate_gate
 from campaign.progress import console, step
 from campaign.runner import run_search, start_ray
 from campaign.seeding import seed_next_search
-from campaign.snapshot import copy_best_adapter, strict_json, trial_records, write_snapshot
+from campaign.snapshot import copy_best_adapter, orchestration_overhead, strict_json, trial_records, write_snapshot
 from campaign.state import (cycle_folder, load_state, mark_driver, new_state, promote, read_json, save_state)
 from campaign.tracking import resolve_wandb_mode, worker_env
 from campaign.weave_check import check_weave
@@ -34,13 +34,13 @@ from campaign.weave_check import check_weave
 __all__ = ["CampaignStopped", "run_campaign", "resume_campaign"]
 
 
-def run_campaign(cfg, overwrite: bool = False) -> dict:
-    """Start the campaign ``cfg`` from cycle 1 and run ``cfg.cycles.count`` cycles."""
+def run_campaign(cfg, overwrite: bool = False, verbose: bool = False) -> dict:
+    """Start the campaign ``cfg`` from cycle 1 and run ``cfg.cycles.count`` cycles (``verbose``: Ray's own output too)."""
     folder = cfg.results_path()
     if folder.exists() and any(folder.iterdir()) and not overwrite:
         raise ConfigError(f"{folder} already holds a campaign; continue it with `campaign resume {folder}`, "
                           "replace it with --overwrite, or choose another name (name=...)")
-    return _drive(cfg, folder, None)
+    return _drive(cfg, folder, None, verbose)
 
 
 def _start_folder(cfg, folder: Path) -> dict:
@@ -52,7 +52,7 @@ def _start_folder(cfg, folder: Path) -> dict:
     return state
 
 
-def resume_campaign(folder: Path, cycles: int | None = None) -> dict:
+def resume_campaign(folder: Path, cycles: int | None = None, verbose: bool = False) -> dict:
     """Continue the campaign in ``folder`` where it stopped; ``cycles`` may raise its cycle count."""
     state = load_state(folder)
     overrides = {"results_dir": str(Path(folder).resolve().parent), "cycles": {"count": cycles or
@@ -61,7 +61,7 @@ def resume_campaign(folder: Path, cycles: int | None = None) -> dict:
     cfg = load_config(None, merge(config, overrides))
     state["config"] = cfg.to_dict()
     state["status"], state["stop_reason"] = "running", None
-    return _drive(cfg, Path(folder), state)
+    return _drive(cfg, Path(folder), state, verbose)
 
 
 def _anchored(config: dict, cwd: Path) -> dict:
@@ -77,7 +77,7 @@ def _anchored(config: dict, cwd: Path) -> dict:
     return {**config, "data": data, "model": model}
 
 
-def _drive(cfg, folder: Path, state: dict | None) -> dict:
+def _drive(cfg, folder: Path, state: dict | None, verbose: bool = False) -> dict:
     wandb_mode, wandb_why = resolve_wandb_mode(cfg.tracking.wandb)
     env = worker_env(cfg)
     if cfg.tracking.weave:
@@ -88,7 +88,7 @@ def _drive(cfg, folder: Path, state: dict | None) -> dict:
         version, eval_rows = prepare_data(cfg.data)
     console.print(f"  data {version.path}: {version.manifest['counts']}; frozen eval set: {len(eval_rows)} rows")
     with step("starting Ray and preparing the base model"):
-        session = start_ray(cfg, env)  # a cluster without the profile's resources stops here, before the folder
+        session = start_ray(cfg, env, verbose)  # a cluster without the profile's resources stops here, before the folder
     state = state or _start_folder(cfg, folder)
     console.print(f"  {session.concurrency} trial(s) at once ({session.why}); W&B: {wandb_why}")
     console.print(f"  resources: {cfg.resources.plan()['why']}")
@@ -145,6 +145,7 @@ def _run_cycle(ctx, cycle: int, previous: dict | None) -> dict:
     grid, statuses = run_search(ctx["session"], cycle, folder, data.for_workers(cfg.data.base_size, ctx["eval_rows"]),
                                 plan["seeding"],
                                 ctx["wandb_mode"])
+    ctx.setdefault("search_wall", {})[cycle] = (time.time() - t, cs is not None)  # cs: resumed mid-search
     console.print(f"  search finished in {time.time() - t:.0f}s")
     return _finish(ctx, cycle, plan, data, previous, trial_records(grid, list(plan["seeding"]["space"]), statuses))
 
@@ -256,6 +257,9 @@ def _snapshot(ctx, cycle, plan, records, best) -> dict:
                 "metric": ctx["cfg"].search.metric, "mode": ctx["cfg"].search.mode, "data_version": plan["data_version"],
                 "focus_dims": plan["focus_dims"], "eval_set": plan["eval_set"],
                 "best_trial": best["trial_id"] if best else None, "trials": records, "baselines": ctx["baselines"]}
+    if cycle in ctx.get("search_wall", {}):
+        wall, resumed = ctx["search_wall"][cycle]
+        snapshot["orchestration"] = orchestration_overhead(records, wall, ctx["session"].concurrency, resumed)
     if best:
         adapter = copy_best_adapter(best, folder, {"cycle": cycle, "data_version": plan["data_version"]})
         details = read_json(adapter / "details.json") if adapter else {}

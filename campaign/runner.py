@@ -13,6 +13,7 @@ from pathlib import Path
 from campaign.baselines import score_model_free
 from campaign.errors import SearchInterrupted
 from campaign.progress import console
+from campaign.ray_output import save_ray_logs
 from campaign.search import tune_space
 from campaign.seeding import optuna_point
 from campaign.tracking import wandb_callbacks
@@ -55,16 +56,20 @@ def resolve_model_path(cfg) -> str:
 class RaySession:
     """A started (or attached) Ray, with the model's location and its files in the object store."""
 
-    def __init__(self, cfg, env: dict[str, str], model_path: str):
+    def __init__(self, cfg, env: dict[str, str], model_path: str, verbose: bool = False):
         import ray
 
+        from campaign.ray_output import quiet_console, ray_init_options
+
+        self.verbose = verbose  # --verbose: Ray's worker output, Tune's tables and result dicts on the console
+        quiet_console(verbose)
         if not ray.is_initialized():
             if os.environ.get("RAY_ADDRESS"):
-                ray.init(log_to_driver=True)  # attach: the job's runtime env already applies
+                ray.init(**ray_init_options(verbose))  # attach: the job's runtime env already applies
             else:
                 # One extra logical CPU for the coordinating processes (0.01 CPU each, no compute),
                 # so N cores run N one-CPU trials at once.
-                ray.init(num_cpus=(os.cpu_count() or 1) + 1, runtime_env={"env_vars": env}, log_to_driver=True)
+                ray.init(num_cpus=(os.cpu_count() or 1) + 1, runtime_env={"env_vars": env}, **ray_init_options(verbose))
         self.cfg, self.model_path = cfg, model_path
         self.concurrency, self.why = max_concurrent_trials(cfg, ray.cluster_resources())
         self.files_ref = None
@@ -119,8 +124,25 @@ class RaySession:
                                                         self.files_ref))
 
 
-def start_ray(cfg, env: dict[str, str]) -> RaySession:
-    return RaySession(cfg, env, resolve_model_path(cfg))
+def start_ray(cfg, env: dict[str, str], verbose: bool = False) -> RaySession:
+    session = RaySession(cfg, env, resolve_model_path(cfg), verbose=verbose)
+    _print_ray_locations(cfg)
+    return session
+
+
+def _print_ray_locations(cfg) -> None:
+    """Where Ray's dashboard and its own logs are (Ray's INFO line with the dashboard is off when quiet)."""
+    from campaign.ray_output import ray_logs_note
+
+    try:
+        import ray._private.worker as ray_worker
+
+        url = ray_worker.get_dashboard_url()
+    except Exception:  # noqa: BLE001 - only a hint
+        url = None
+    if url:
+        console.print(f"  Ray dashboard: http://{url}" if "://" not in url else f"  Ray dashboard: {url}")
+    console.print(f"  {ray_logs_note(cfg.results_path())}", soft_wrap=True)
 
 
 def _searcher(cfg, seeding: dict):
@@ -157,9 +179,11 @@ def _trainable(static: dict):
     return tune.with_resources(tune.with_parameters(qlora_trial, static=static), {"cpu": TRIAL_FN_CPU})
 
 
-def _new_tuner(cfg, cycle: int, static: dict, folder: Path, concurrency: int, seeding: dict, callbacks: list):
+def _new_tuner(cfg, cycle: int, static: dict, folder: Path, concurrency: int, seeding: dict, callbacks: list,
+               verbose: bool = False):
     from ray import tune
 
+    from campaign.ray_output import tune_verbosity
     from trainables import trial_name
 
     return tune.Tuner(
@@ -169,8 +193,40 @@ def _new_tuner(cfg, cycle: int, static: dict, folder: Path, concurrency: int, se
                                     trial_name_creator=functools.partial(trial_name, cycle=cycle)),
         run_config=tune.RunConfig(name="tune", storage_path=str(folder.resolve()), callbacks=callbacks,
                                   failure_config=tune.FailureConfig(max_failures=cfg.search.max_failures),
-                                  verbose=1),
+                                  verbose=tune_verbosity(verbose)),
     )
+
+
+def _with_console(callbacks: list | None, cfg, cycle: int, folder: Path, verbose: bool) -> list:
+    """The cycle's Tune callbacks plus the console's epoch lines (a fresh one replaces a restored one).
+
+    When quiet, the W&B callbacks send Ray's one-off C++ notice about their logging actor to
+    ``results/<campaign>/logs/driver_stderr.log`` instead of the terminal (see ``campaign.ray_output``).
+    """
+    from campaign.console_callback import TrialConsoleCallback
+
+    kept = [c for c in callbacks or [] if not isinstance(c, TrialConsoleCallback)]
+    for c in kept:
+        if hasattr(c, "quiet_stderr_log"):
+            c.quiet_stderr_log = None if verbose else folder.parent / "logs" / "driver_stderr.log"
+    return [TrialConsoleCallback(cycle, cfg.train.epochs, cfg.search.metric, folder.parent), *kept]
+
+
+def _restored_console(tuner, cfg, cycle: int, folder: Path, verbose: bool) -> None:
+    """``Tuner.restore`` takes no callbacks or run config: both come back from the first run's tuner.pkl.
+
+    Its run config is the restored Tuner's own object, so the console callback and the verbosity
+    of this run are set on it before ``fit()`` (in Ray client mode there is none to reach; the
+    restored settings then apply).
+    """
+    from campaign.ray_output import tune_verbosity
+
+    internal = getattr(tuner, "_local_tuner", None)
+    if internal is None or not hasattr(internal, "get_run_config"):
+        return
+    run_config = internal.get_run_config()
+    run_config.callbacks = _with_console(run_config.callbacks, cfg, cycle, folder, verbose)
+    run_config.verbose = tune_verbosity(verbose)
 
 
 def trial_statuses(tune_dir: Path) -> dict[str, str]:
@@ -192,10 +248,16 @@ def run_search(session: RaySession, cycle: int, folder: Path, data: dict, seedin
     if tune.Tuner.can_restore(str(tune_dir.resolve())):
         console.print(f"  restoring the interrupted search from {tune_dir}")
         tuner = tune.Tuner.restore(str(tune_dir.resolve()), trainable=_trainable(static), resume_errored=True)
+        _restored_console(tuner, cfg, cycle, folder, getattr(session, "verbose", False))
     else:
         callbacks = wandb_callbacks(cfg, wandb_mode, f"{cfg.name}-cycle{cycle}", folder)
-        tuner = _new_tuner(cfg, cycle, static, folder, session.concurrency, seeding, callbacks)
-    grid = tuner.fit()
+        verbose = getattr(session, "verbose", False)
+        callbacks = _with_console(callbacks, cfg, cycle, folder, verbose)
+        tuner = _new_tuner(cfg, cycle, static, folder, session.concurrency, seeding, callbacks, verbose)
+    try:
+        grid = tuner.fit()
+    finally:  # Ray's session logs (worker output included) kept with the campaign, also when interrupted
+        save_ray_logs(folder.parent)
     statuses = trial_statuses(tune_dir)
     unfinished = [t for t, s in statuses.items() if s not in ("TERMINATED", "ERROR")]
     if unfinished or len(statuses) < cfg.search.num_samples:

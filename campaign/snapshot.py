@@ -11,7 +11,8 @@ from pathlib import Path
 from campaign.data.io import write_json
 from campaign.search import flatten
 
-__all__ = ["strict_json", "trial_records", "write_snapshot", "copy_best_adapter", "summary_rows", "timing_rows"]
+__all__ = ["strict_json", "trial_records", "write_snapshot", "copy_best_adapter", "summary_rows", "timing_rows",
+           "orchestration_overhead", "orchestration_line"]
 
 
 def _trial_id(result, known: dict | None = None) -> str:
@@ -141,3 +142,44 @@ def timing_rows(snapshot: dict) -> list[list[str]]:
         cells = [f"{v:.1f} ({100 * v / wall:.0f}%)" for v in parts + [max(wall - sum(parts), 0.0)]]
         rows.append([str(r["trial"]), f"{wall:.1f}", *cells, f"{m.get('train/tokens_per_s', 0):.0f}"])
     return rows
+
+
+def orchestration_overhead(records: list[dict], search_wall_s: float | None, concurrency: int,
+                           resumed: bool = False) -> dict:
+    """A cycle's search wall time against the trials' own train + eval time spread over the concurrency.
+
+    ``ideal_wall_s`` = sum of ``time/train_s + time/eval_s`` over the trials that trained in this
+    search (re-reported trials trained before a restart and are left out), divided by the trials
+    that could run at once (``concurrency``, at most the number of such trials). ``ratio`` =
+    wall / ideal: 1.00 means no orchestration overhead (Ray start-up, model loading, scheduling and
+    idle slots make it larger). ``resumed``: the search was restored after an interruption, so the
+    wall time covers only the resumed part. Pure: plain records and numbers in, a dict out.
+    """
+    timed = [r["metrics"] for r in records
+             if all(isinstance(r["metrics"].get(k), (int, float)) for k in ("time/train_s", "time/eval_s"))
+             and r["metrics"].get("trial/rereported") != 1]
+    work = float(sum(m["time/train_s"] + m["time/eval_s"] for m in timed))
+    at_once = max(1, min(int(concurrency or 1), len(timed) or 1))
+    ideal = work / at_once
+    wall = None if search_wall_s is None else float(search_wall_s)
+    ratio = wall / ideal if wall is not None and ideal > 0 else None
+    return {"search_wall_s": wall, "trials_timed": len(timed), "trials": len(records),
+            "train_eval_s": work, "concurrency": int(concurrency or 1), "at_once": at_once,
+            "ideal_wall_s": ideal, "ratio": ratio, "resumed": bool(resumed)}
+
+
+def orchestration_line(o: dict) -> str:
+    """``  orchestration: search wall 312s vs trials' train+eval 251s / 2 at once = 126s → ratio 2.48 (...)``."""
+    if o.get("search_wall_s") is None:
+        return "  orchestration: search wall time not measured"
+    def secs(v: float) -> str:
+        return f"{v:.0f}s" if v >= 10 else f"{v:.1f}s"
+
+    ratio = "—" if o.get("ratio") is None else f"{o['ratio']:.2f}"
+    line = (f"  orchestration: search wall {secs(o['search_wall_s'])} vs trials' train+eval {secs(o['train_eval_s'])}"
+            f" / {o['at_once']} at once = {secs(o['ideal_wall_s'])} → ratio {ratio} (1.00 = no overhead)")
+    if o.get("trials_timed", 0) < o.get("trials", 0):
+        line += f"; {o['trials_timed']} of {o['trials']} trials timed"
+    if o.get("resumed"):
+        line += "; search resumed after an interruption: the wall time covers only the resumed part"
+    return line

@@ -19,3 +19,16 @@ class TolerantWandbLoggerCallback(WandbLoggerCallback):
         if trial in self._trial_queues:
             self._signal_logging_actor_stop(trial=trial)
         self._cleanup_logging_actors()
+
+    # Set (to a file) for a quiet console: Ray's C++ core worker logs, once per process and at ERROR
+    # level, that the logging actor "has constructor arguments in the object store and max_restarts > 0"
+    # (its queue handle); that line goes to this file instead of the driver's terminal.
+    quiet_stderr_log = None
+
+    def _start_logging_actor(self, trial, exclude_results, **wandb_init_kwargs):
+        if self.quiet_stderr_log is None:
+            return super()._start_logging_actor(trial, exclude_results, **wandb_init_kwargs)
+        from campaign.ray_output import stderr_to
+
+        with stderr_to(self.quiet_stderr_log):
+            return super()._start_logging_actor(trial, exclude_results, **wandb_init_kwargs)

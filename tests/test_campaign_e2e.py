@@ -120,6 +120,30 @@ def test_no_secret_in_results_or_logs(campaign_run):
             assert SECRET.encode() not in path.read_bytes(), path
 
 
+def test_console_is_one_line_per_trial_epoch_with_ray_logs_kept(campaign_run):
+    """No Ray result dicts or Ray-internal warnings on the console; the full logs are in results/<campaign>/logs."""
+    folder, _, log, _ = campaign_run
+    root = folder.parent
+    for noise in ("TrainingReport(", "metrics={", "worker processes have been started", "core_worker.cc",
+                  "To visualize your results with TensorBoard", "Trial status:"):
+        assert noise not in log, noise
+    assert f"tensorboard --logdir {root.resolve()}" in log
+    for c in (1, 2):
+        snap = json.loads((root / f"cycle_{c}" / "validation_snapshot.json").read_text())
+        for t in snap["trials"]:
+            epochs = re.findall(rf"^  cycle {c} · trial \d+ \({t['trial_id']}\) · epoch (\d+)/(\d+) · loss ", log,
+                                re.MULTILINE)
+            assert [int(e) for e, _ in epochs] == list(range(1, t["metrics"]["epoch"] + 1)), (c, t["trial_id"])
+            assert {int(n) for _, n in epochs} == {t["config"]["train.epochs"]}
+            assert len(re.findall(rf"\({t['trial_id']}\) · finished after ", log)) == 1
+        o = snap["orchestration"]
+        assert o["trials_timed"] == 6 and o["at_once"] >= 1 and o["search_wall_s"] > o["ideal_wall_s"] > 0
+    assert len(re.findall(r"^  orchestration: search wall \d+s vs trials' train\+eval \d+s / \d+ at once", log,
+                          re.MULTILINE)) == 2
+    sessions = list((root / "logs" / "ray").glob("session_*"))
+    assert len(sessions) == 1 and list(sessions[0].glob("worker-*.err")) and (sessions[0] / "raylet.out").exists()
+
+
 def test_snapshot_lists_hard_cases_of_the_best_trial(campaign_run):
     _, snap, _, _ = campaign_run
     cases = snap["hard_cases"]["eval"]

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -35,6 +36,9 @@ def test_a_failed_trial_is_recorded_and_the_campaign_goes_on(tmp_path, tiny_mode
     assert states == {"all-linear": "TERMINATED", "no_such_module": "ERROR"}
     failed = [t for t in snap["trials"] if t["state"] == "ERROR"]
     assert all("No modules were targeted for adaptation" in t["error"] for t in failed)  # peft's own error
+    # the quiet console still shows the failure: one line per failed trial, and Tune's traceback on stderr
+    assert re.search(r"^  cycle 1 · trial \d+ \(\w+\) · FAILED: .*NoMatchingPeftModuleError", proc.stdout, re.MULTILINE)
+    assert "Trial task failed for trial" in proc.stderr and "TrainingReport(" not in proc.stdout + proc.stderr
     assert snap["best_trial"] in {t["trial_id"] for t in snap["trials"] if t["state"] == "TERMINATED"}
     state = json.loads((tmp_path / "results" / "default" / "campaign.json").read_text())
     assert state["status"] == "finished"
