@@ -1,6 +1,6 @@
 """Benchmark one QLoRA training run on a randomly initialised model of realistic size.
 
-Nothing is downloaded: a Qwen2-shaped model is built from a config (fixed seed) and saved with
+Nothing is downloaded: a Qwen2- or Qwen3-shaped model is built from a config (fixed seed) and saved with
 the tiny model's tokenizer to a folder ``campaign run`` accepts as ``model.base_model=<folder>``.
 It is loaded and wrapped by the engine's own ``load_base_model`` / ``apply_lora`` (NF4, device_map).
 See docs/BENCHMARKS.md.
@@ -27,7 +27,9 @@ __all__ = ["SHAPES", "PEAK_TFLOPS", "BenchError", "model_config", "param_count",
 
 BUILDER, SEED, RECIPE_FILE, GIB = 1, 0, "bench_recipe.json", 2 ** 30
 _TIED = {"tie_word_embeddings": True}
-# Shapes from Qwen/Qwen2-0.5B and Qwen/Qwen2-1.5B config.json; "tiny" is ~0.6M params for smoke tests.
+# Shapes from Qwen/Qwen2-0.5B and Qwen/Qwen2-1.5B config.json (Qwen2.5-0.5B / -1.5B have the same weight shapes; only
+# max_position_embeddings and sliding_window differ); "8b" from Qwen/Qwen3-8B config.json (untied, head_dim 128,
+# q/k norms, no qkv bias: "model_type" picks Qwen3Config). "tiny" is ~0.6M params for smoke tests.
 SHAPES: dict[str, dict] = {
     "tiny": {"hidden_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
              "intermediate_size": 256, "vocab_size": 2048, **_TIED},
@@ -35,6 +37,9 @@ SHAPES: dict[str, dict] = {
              "intermediate_size": 4864, "vocab_size": 151936, **_TIED},
     "1.5b": {"hidden_size": 1536, "num_hidden_layers": 28, "num_attention_heads": 12, "num_key_value_heads": 2,
              "intermediate_size": 8960, "vocab_size": 151936, **_TIED},
+    "8b": {"model_type": "qwen3", "hidden_size": 4096, "num_hidden_layers": 36, "num_attention_heads": 32,
+           "num_key_value_heads": 8, "head_dim": 128, "intermediate_size": 12288, "vocab_size": 151936,
+           "tie_word_embeddings": False},
 }
 # Dense bf16 tensor-core peak (no sparsity), TFLOPS, by regex on torch.cuda.get_device_name(); variants with
 # other peaks (H100/H200 NVL, GH200, RTX 3080 Ti) do not match. Sources: NVIDIA H100 datasheet (SXM 989,
@@ -49,14 +54,16 @@ class BenchError(RuntimeError):
 
 
 def model_config(size: str, tok):
-    """The Qwen2Config of ``size``, with ``tok``'s special ids; its vocabulary must cover the tokenizer."""
-    from transformers import Qwen2Config
+    """The Qwen2Config (Qwen3Config for "8b") of ``size``, with ``tok``'s special ids; its vocabulary must cover
+    the tokenizer."""
+    from transformers import Qwen2Config, Qwen3Config
 
-    shape = SHAPES[size]
+    shape = dict(SHAPES[size])
+    config_class = {"qwen2": Qwen2Config, "qwen3": Qwen3Config}[shape.pop("model_type", "qwen2")]
     if shape["vocab_size"] < len(tok):
         raise BenchError(f"shape {size!r}: vocab_size {shape['vocab_size']} < tokenizer size {len(tok)}")
-    return Qwen2Config(**shape, rope_parameters={"rope_type": "default", "rope_theta": 1e6},
-                       bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
+    return config_class(**shape, rope_parameters={"rope_type": "default", "rope_theta": 1e6},
+                        bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
 
 
 def param_count(config) -> int:
@@ -69,27 +76,36 @@ def param_count(config) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def _build(folder: Path, size: str, tok_dir: Path) -> None:
+def _build(folder: Path, size: str, tok_dir: Path, init_device: str = "cpu") -> None:
     import torch
     from transformers import AutoModelForCausalLM
 
     from trainables.modeling import load_tokenizer
 
     tok = load_tokenizer(str(tok_dir))
-    torch.manual_seed(SEED)
-    # bf16 halves the init memory and the files; the loader casts to model.compute_dtype anyway.
-    model = AutoModelForCausalLM.from_config(model_config(size, tok), dtype=torch.bfloat16)
+    torch.manual_seed(SEED)  # seeds the CUDA generators too
+    # bf16 halves the init memory and the files; the loader casts to model.compute_dtype anyway. On "cuda" the
+    # random init runs on the GPU (seconds for 8B, where the CPU takes minutes); save_pretrained copies to the host.
+    with torch.device(init_device):
+        model = AutoModelForCausalLM.from_config(model_config(size, tok), dtype=torch.bfloat16)
     model.generation_config.pad_token_id = tok.pad_token_id
     tok.save_pretrained(folder)
     model.save_pretrained(folder)
 
 
-def ensure_bench_model(size: str, model_dir: str | Path | None = None) -> Path:
-    """The saved model folder of ``size``, built atomically unless it already holds the same recipe."""
+def ensure_bench_model(size: str, model_dir: str | Path | None = None, init_device: str = "cpu") -> Path:
+    """The saved model folder of ``size``, built atomically unless it already holds the same recipe.
+
+    ``init_device`` "cuda" draws the random weights on the GPU: other numbers than a CPU build of the
+    same seed, so it is part of the recipe (and the default folder name).
+    """
     tok_dir = ensure_tiny_model()  # its byte-level BPE tokenizer is reused, as the engine's tiny model has it
     recipe = {"builder": BUILDER, "size": size, "shape": SHAPES[size], "init_seed": SEED, "tokenizer": tok_dir.name}
+    if init_device != "cpu":
+        recipe["init_device"] = init_device
     digest = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:10]
-    folder = Path(model_dir) if model_dir else default_cache_dir() / f"bench-qwen2-{size}-{digest}"
+    arch = SHAPES[size].get("model_type", "qwen2")
+    folder = Path(model_dir) if model_dir else default_cache_dir() / f"bench-{arch}-{size}-{digest}"
     if (folder / RECIPE_FILE).exists():
         if json.loads((folder / RECIPE_FILE).read_text()) == recipe:
             return folder
@@ -100,7 +116,7 @@ def ensure_bench_model(size: str, model_dir: str | Path | None = None) -> Path:
     tmp = folder.with_name(f".{folder.name}.{os.getpid()}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    _build(tmp, size, tok_dir)
+    _build(tmp, size, tok_dir, init_device)
     (tmp / RECIPE_FILE).write_text(json.dumps(recipe, indent=1))  # written last: marks a complete folder
     if folder.exists():
         folder.rmdir()  # empty, checked above
@@ -238,7 +254,8 @@ def _number(kind, low):
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m campaign.bench_qlora", description=__doc__.split("\n\n")[0])
-    p.add_argument("--size", choices=list(SHAPES), default="0.5b", help="model shape (Qwen2-like; tiny for tests)")
+    p.add_argument("--size", choices=list(SHAPES), default="0.5b",
+                   help="model shape (Qwen2-like, 8b Qwen3-like; tiny for tests)")
     p.add_argument("--model-dir", help="where the built model is saved/reused (default: the campaign cache)")
     p.add_argument("--quantization", choices=QUANTIZATIONS, default="nf4")
     p.add_argument("--device", choices=["auto", "cuda", "cpu"], default="auto", help="auto: cuda if available")
@@ -258,7 +275,7 @@ def _print(r: dict) -> None:
     est = r["estimate_vram_gib"]["total"]
     mfu_text = f"{r['mfu']:.4f}" if r["mfu"] is not None else f"n/a ({r['mfu_note']})"
     for key, value in [
-        ("model", f"qwen2-{r['size']} {r['shape']}"), ("model dir", r["model_dir"]),
+        ("model", f"{r['shape'].get('model_type', 'qwen2')}-{r['size']} {r['shape']}"), ("model dir", r["model_dir"]),
         ("N (unquantized params)", f"{r['params_total']:,}"),
         ("trainable (LoRA)", f"{r['params_trainable']:,}"),
         ("quantization / checkpointing", f"{r['quantization']} / {r['gradient_checkpointing']}"),
