@@ -153,3 +153,36 @@ def test_a_damaged_latest_checkpoint_is_skipped_for_the_one_before(setup, tiny_m
     assert events[1] == {"event": "resumed", "path": "ckpt-e1-s2", "steps": 2, "epoch": 1, "batch": 4}
     assert "ckpt-e1-s4" in caplog.text and progress.steps == 10
     assert any(p.name.startswith("ckpt-e1-s4") for p in (tmp_path / "corrupt").iterdir())  # kept for a look, not lost
+
+
+def test_validation_between_epochs_does_not_change_training(setup, tiny_model_path):
+    """An eval-mode forward (the per-epoch validation) between two training steps leaves them as without it.
+
+    On AVX512-BF16 CPUs bitsandbytes would repack the 4-bit weights for inference on that forward
+    and lose the base layers' gradients afterwards; ``apply_lora`` keeps the packing off.
+    """
+    from trainables.modeling import keep_4bit_layers_trainable
+    from trainables.sft import collate
+
+    tok, examples = setup
+    batch = collate(examples[:8], tok.pad_token_id, "padded")
+
+    def losses(with_eval: bool) -> list[float]:
+        model = _model(tiny_model_path)
+        opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.05)
+        out = []
+        for step in range(3):
+            model.train()
+            loss = batch_loss(model, batch)
+            loss.backward()
+            opt.step()
+            opt.zero_grad()
+            out.append(loss.item())
+            if with_eval:
+                model.eval()
+                with torch.no_grad():
+                    model(input_ids=batch["input_ids"][:2], attention_mask=batch["attention_mask"][:2])
+        return out
+
+    assert keep_4bit_layers_trainable(_model(tiny_model_path)) > 0
+    assert losses(True) == pytest.approx(losses(False), rel=1e-6)

@@ -9,7 +9,7 @@ import logging
 
 log = logging.getLogger(__name__)
 
-__all__ = ["load_tokenizer", "load_base_model", "apply_lora", "pick_device", "quiet_libraries", "local_model_path",
+__all__ = ["load_tokenizer", "load_base_model", "apply_lora", "restore_frozen_embeddings", "keep_4bit_layers_trainable", "pick_device", "quiet_libraries", "local_model_path",
            "resolve_dtype_here"]
 
 
@@ -130,9 +130,15 @@ def load_base_model(path: str, model_cfg: dict, device):
 
 
 def apply_lora(model, lora_cfg: dict, quantized: bool, gradient_checkpointing: bool):
-    """Wrap ``model`` with a fresh LoRA adapter; only adapter (and modules_to_save) weights train."""
+    """Wrap ``model`` with a fresh LoRA adapter; only adapter (and modules_to_save) weights train.
+
+    peft's kbit preparation casts every non-quantized parameter to fp32. The frozen embedding
+    and ``lm_head`` go back to the dtype they were loaded in (``restore_frozen_embeddings``);
+    norms, LoRA and modules_to_save copies stay fp32 as peft leaves them.
+    """
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
 
+    loaded_dtype = model.get_input_embeddings().weight.dtype  # model.compute_dtype, as load_base_model loaded it
     if quantized:
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=gradient_checkpointing)
     elif gradient_checkpointing:
@@ -141,4 +147,80 @@ def apply_lora(model, lora_cfg: dict, quantized: bool, gradient_checkpointing: b
     config = LoraConfig(r=lora_cfg["r"], lora_alpha=lora_cfg["alpha"], lora_dropout=lora_cfg["dropout"],
                         target_modules=lora_cfg["target_modules"], modules_to_save=lora_cfg["modules_to_save"] or None,
                         task_type="CAUSAL_LM")
-    return get_peft_model(model, config)
+    model = get_peft_model(model, config)
+    if quantized:
+        restore_frozen_embeddings(model, loaded_dtype)
+        keep_4bit_layers_trainable(model)
+    return model
+
+
+def keep_4bit_layers_trainable(model) -> int:
+    """Stop bitsandbytes repacking 4-bit weights for CPU inference on the first eval-mode forward.
+
+    On CPUs with AVX512-BF16, bitsandbytes 0.50 converts each ``Linear4bit`` weight to a packed
+    CPU inference format the first time it runs in eval mode without grad (the per-epoch
+    validation). Training after that loses the gradients through the frozen base layers (layer-0
+    LoRA gradients 7x smaller on the tiny model) or fails on layers with a bias. A trial trains
+    again after every validation, so the packing stays off; returns the layers changed.
+    """
+    try:
+        from bitsandbytes.nn import Linear4bit
+    except ImportError:
+        return 0
+    layers = [m for m in model.modules() if isinstance(m, Linear4bit)]
+    for layer in layers:
+        layer.support_avx512bf16_for_cpu = False
+    return len(layers)
+
+
+def _frozen_original(module):
+    """The frozen base module behind peft's wrappers (modules_to_save keeps a trainable copy beside it)."""
+    from peft.tuners.tuners_utils import BaseTunerLayer
+    from peft.utils.other import ModulesToSaveWrapper
+
+    while isinstance(module, (ModulesToSaveWrapper, BaseTunerLayer)):
+        module = module.original_module if isinstance(module, ModulesToSaveWrapper) else module.base_layer
+    return module
+
+
+def _cast_input_to_weight(module, args):
+    """Forward pre-hook: the fp32 residual stream enters a bf16 ``lm_head`` in its dtype, as autocast would."""
+    x, *rest = args
+    if x.is_floating_point() and x.dtype != module.weight.dtype:
+        x = x.to(module.weight.dtype)
+    return (x, *rest)
+
+
+def restore_frozen_embeddings(model, dtype) -> dict:
+    """Cast the frozen input embedding and ``lm_head`` that kbit preparation made fp32 back to ``dtype``.
+
+    They are frozen, and ``dtype`` is what they were loaded in, so the values do not change
+    (bf16 -> fp32 -> bf16 is exact); only memory halves: for a Qwen3-8B shape, untied
+    151,936 x 4,096 twice, 4.6 GiB in fp32 against 2.3 GiB in bf16. The embedding's output
+    joins the fp32 residual stream exactly; ``lm_head`` gets a pre-hook casting its fp32
+    input to ``dtype``, so it computes as it would under autocast (bf16 logits; the loss
+    upcasts them to fp32). Trainable parameters (modules_to_save copies, LoRA) and the norms
+    stay fp32. With ``dtype`` float32 nothing changes. Returns the parameters cast by name.
+    """
+    import torch
+
+    cast: dict[str, int] = {}
+    if dtype == torch.float32 or not dtype.is_floating_point:
+        return cast
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    names: dict[int, str] = {}
+    for name, param in model.named_parameters(remove_duplicate=False):  # a tied weight has two names
+        names[id(param)] = f"{names[id(param)]} = {name}" if id(param) in names else name
+    pair = (base.get_input_embeddings(), base.get_output_embeddings())
+    modules = [_frozen_original(m) for m in pair if m is not None]
+    for module in modules:
+        for param in module.parameters(recurse=False):
+            if not param.requires_grad and param.dtype == torch.float32 and type(param) is torch.nn.Parameter:
+                param.data = param.data.to(dtype)  # in place: the Parameter (and any tying) is kept
+                cast[names.get(id(param), "?")] = param.numel()
+    output = modules[-1] if len(modules) == 2 else None
+    if cast and isinstance(output, torch.nn.Linear) and output.weight.dtype == dtype:
+        output.register_forward_pre_hook(_cast_input_to_weight)
+    if cast:
+        log.info("frozen embedding / lm_head back in %s after kbit preparation: %s", dtype, cast)
+    return cast
