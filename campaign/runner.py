@@ -22,6 +22,10 @@ __all__ = ["TRIAL_FN_CPU", "SearchInterrupted", "smoke_overrides", "max_concurre
            "RaySession", "start_ray", "run_search", "trial_statuses"]
 
 TRIAL_FN_CPU = 0.01  # the Tune function only coordinates; its Train workers hold the real resources
+# A Ray instance the campaign starts itself runs on one machine, which no scheduler preempts: Ray Train's
+# per-trial preemption-watcher actor (one more process per trial, 10-50% of a core while trials start on
+# 2 cores) has nothing to watch there. Clusters (RAY_ADDRESS) keep Ray's defaults.
+LOCAL_RAY_ENV = {"RAY_TRAIN_ENABLE_PREEMPTION_WATCHER": "0"}
 
 
 def smoke_overrides() -> dict:
@@ -69,7 +73,8 @@ class RaySession:
             else:
                 # One extra logical CPU for the coordinating processes (0.01 CPU each, no compute),
                 # so N cores run N one-CPU trials at once.
-                ray.init(num_cpus=(os.cpu_count() or 1) + 1, runtime_env={"env_vars": env}, **ray_init_options(verbose))
+                ray.init(num_cpus=(os.cpu_count() or 1) + 1, runtime_env={"env_vars": {**LOCAL_RAY_ENV, **env}},
+                         **ray_init_options(verbose))
         self.cfg, self.model_path = cfg, model_path
         self.concurrency, self.why = max_concurrent_trials(cfg, ray.cluster_resources())
         self.files_ref = None
