@@ -138,7 +138,7 @@ class TrainConfig:
     eval_batch_size: int = 64  # Prompts per batched greedy generation call.
     hard_cases_k: int = 10  # Hard cases kept per evaluation.
     gradient_checkpointing: bool = False  # Trade compute for memory on large models.
-    batching: str = "auto"  # 'auto' (length_grouped on CPU, padding_free on CUDA), 'padded', 'length_grouped', 'padding_free'.
+    batching: str = "auto"  # 'auto' (padded on CPU, padding_free on CUDA), 'padded', 'length_grouped', 'padding_free'.
     checkpoint_every_min: float = 5.0  # Save the full training state this often (minutes); a cut-off trial resumes from it.
     checkpoint_every_steps: int | None = None  # Also save every this many optimizer steps; null = by time only.
     keep_checkpoints: int = 3  # Full-state checkpoints kept per trial (the newest); per-epoch adapters are kept apart.

@@ -42,7 +42,7 @@ def _adapter(model) -> dict:
 
 
 @pytest.mark.parametrize("requested, device, attn, expected", [
-    ("auto", "cpu", "sdpa", "length_grouped"), ("auto", "cuda", "sdpa", "padding_free"),
+    ("auto", "cpu", "sdpa", "padded"), ("auto", "cuda", "sdpa", "padding_free"),
     ("auto", "cuda", "flash_attention_2", "padding_free"), ("auto", "cuda", "my_kernel", "length_grouped"),
     ("padded", "cuda", "sdpa", "padded"), ("padding_free", "cpu", "sdpa", "padding_free")])
 def test_batching_is_chosen_by_device_and_attention(requested, device, attn, expected):
