@@ -5,7 +5,7 @@ encoded demo rows for the same number of optimizer steps, with the same batch si
 compute dtype and thread count, each in its own subprocess (so each has its own peak memory):
 
 - ``engine``: ``fit`` with the batching a trial picks on this device (``choose_batching("auto")``);
-- ``engine_padded`` / ``engine_padding_free``: ``fit`` with that batching forced;
+- ``engine_padded`` / ``engine_length_grouped`` / ``engine_padding_free``: ``fit`` with that batching forced;
 - ``hf_trainer``: ``transformers.Trainer`` on the same peft model with right-padded batches
   (``DataCollatorForSeq2Seq``), the baseline most users write. Its sampler yields the engine's
   ``padded`` batch order, so its loss curve can be compared step by step with ``engine_padded``.
@@ -37,7 +37,7 @@ __all__ = ["VARIANTS", "SIZES", "HELDOUT_ROWS", "HELDOUT_SEED", "lora_settings",
            "model_folder", "resolve_dtype", "encode_data", "packed_layers", "heldout_loss", "run_variant", "run_all",
            "table", "build_parser", "main"]
 
-VARIANTS = ("engine", "engine_padded", "engine_padding_free", "hf_trainer")
+VARIANTS = ("engine", "engine_padded", "engine_length_grouped", "engine_padding_free", "hf_trainer")
 SIZES = ("tiny", "0.5b")
 HELDOUT_ROWS, HELDOUT_SEED = 64, 7919  # the held-out rows: the data config's eval seed, never trained on
 BATCH_SIZE, LR, SEED = 8, 2e-3, 0  # the demo's (search_spaces/balanced_6run.yaml)
@@ -280,7 +280,8 @@ def run_variant(variant: str, args) -> dict:
         with tempfile.TemporaryDirectory() as out_dir:
             run = _hf(model, tok, examples, tc, device, out_dir)
     else:
-        requested = {"engine": "auto", "engine_padded": "padded", "engine_padding_free": "padding_free"}[variant]
+        requested = {"engine": "auto", "engine_padded": "padded", "engine_length_grouped": "length_grouped",
+                     "engine_padding_free": "padding_free"}[variant]
         batching, _ = choose_batching(requested, device.type, model.config._attn_implementation)
         run = _engine(model, examples, tok.pad_token_id, tc, device, batching)
     peak, peak_kind = _peak_mb(device)

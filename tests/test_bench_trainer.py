@@ -45,16 +45,16 @@ def test_smoke_run_reports_every_variant_with_real_figures(smoke):
         assert r["packed_layers_after_training"] == 0, f"{name} trained on NF4 weights repacked for inference"
         assert r["tokens_per_s"] == pytest.approx(r["tokens"] / r["train_s"])
     assert variants["hf_trainer"]["ratio_vs_hf_trainer"] == 1.0
-    assert variants["engine"]["batching"] == "length_grouped"  # what a trial picks on CPU
+    assert variants["engine"]["batching"] == "padded"  # what a trial picks on CPU
     assert variants["engine_padding_free"]["batching"] == "padding_free"
-    assert "| `engine` | length_grouped |" in stdout and "× hf_trainer" in stdout
+    assert variants["engine_length_grouped"]["batching"] == "length_grouped"
+    assert "| `engine` | padded |" in stdout and "× hf_trainer" in stdout
 
 
 def test_engine_padded_trains_the_same_batches_to_the_same_losses_as_the_hf_trainer(smoke):
     """Same model, seed, batches (the HF sampler yields fit's padded order), schedule and LoRA dropout masks.
 
-    The one difference left is the optimizer kernel: the Trainer's default fused AdamW against fit's
-    torch.optim.AdamW default. That is float rounding: the step losses and the held-out loss agreed to
+    Both use fused AdamW now; what is left is float rounding: the step losses and the held-out loss agreed to
     1e-6 (fp32 compute) and 4e-5 (bf16) here, so 3e-4 leaves a 7x margin. It still catches another
     dropout stream (measured without the Trainer callback that aligns it: 1.3e-3 on the step losses in
     fp32, 3e-3 in bf16), another data order (4e-2), or another warmup (HF's ceil of a warmup ratio gives
@@ -68,7 +68,7 @@ def test_engine_padded_trains_the_same_batches_to_the_same_losses_as_the_hf_trai
     assert abs(padded["heldout_loss"] - hf["heldout_loss"]) < 3e-4
 
 
-@pytest.mark.parametrize("variant", ["engine", "engine_padding_free"])
+@pytest.mark.parametrize("variant", ["engine_length_grouped", "engine_padding_free"])
 def test_other_batchings_reach_the_hf_trainers_loss_within_a_tenth_of_what_it_learned(smoke, variant):
     """length_grouped puts other rows together (and padding_free draws other dropout masks, one flat row),
     so their curves differ by batch noise: measured 0.1-2% of the held-out loss drop; allowed 10%."""
