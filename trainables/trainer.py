@@ -19,7 +19,6 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from campaign.config import BATCHINGS
 from trainables.sft import batches
 
 log = logging.getLogger(__name__)
