@@ -28,24 +28,18 @@ Without ``--verbose`` (what each setting silences, and where that output still i
   bottleneck" warnings (``ray.tune.utils.util.warn_if_slow``, seen on 2 busy cores once the run
   is over 60 s old). Only those messages are filtered from the ``ray.tune.utils.util`` logger.
 - The Ray token-authentication notice and Optuna's "A new study created" INFO line.
-- The driver's own ``core_worker.cc ... '_WandbLoggingActor' ... max_restarts > 0`` line
-  (Ray's W&B callback creates its logging actors that way; Ray logs it once per process):
-  while such an actor is created, the driver's stderr (file descriptor 2) goes to
-  ``results/<campaign>/logs/driver_stderr.log`` (see ``campaign.wandb_callback``).
 
 Errors still reach the console: Tune logs every failed trial with its traceback (ERROR), the
 console callback prints a line per failure, and a crash of the driver prints its traceback.
 """
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import re
-import sys
 from pathlib import Path
 
-__all__ = ["ray_init_options", "quiet_console", "tune_verbosity", "stderr_to", "session_logs_dir",
+__all__ = ["ray_init_options", "quiet_console", "tune_verbosity", "session_logs_dir",
            "save_ray_logs", "ray_logs_note", "secret_values", "RAYLET_NOISE"]
 
 # Raylet messages (Ray's error channel) that are expected in a campaign and dropped when quiet.
@@ -112,25 +106,6 @@ def _filter_raylet_messages() -> None:
 
     print_to_stdstream.campaign_filtered = True
     ray_worker.print_to_stdstream = print_to_stdstream
-
-
-@contextlib.contextmanager
-def stderr_to(path: Path):
-    """Send this process's stderr (file descriptor 2, so C++ logs too) to ``path`` for the block."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with path.open("ab") as fh:
-            os.dup2(fh.fileno(), 2)
-            try:
-                yield path
-            finally:
-                sys.stderr.flush()
-                os.dup2(saved, 2)
-    finally:
-        os.close(saved)
 
 
 def _node():

@@ -66,6 +66,7 @@ class RaySession:
         from campaign.ray_output import quiet_console, ray_init_options
 
         self.verbose = verbose  # --verbose: Ray's worker output, Tune's tables and result dicts on the console
+        self.local = not os.environ.get("RAY_ADDRESS")  # a Ray this driver starts, and which ends with it
         quiet_console(verbose)
         if not ray.is_initialized():
             if os.environ.get("RAY_ADDRESS"):
@@ -203,17 +204,10 @@ def _new_tuner(cfg, cycle: int, static: dict, folder: Path, concurrency: int, se
 
 
 def _with_console(callbacks: list | None, cfg, cycle: int, folder: Path, verbose: bool) -> list:
-    """The cycle's Tune callbacks plus the console's epoch lines (a fresh one replaces a restored one).
-
-    When quiet, the W&B callbacks send Ray's one-off C++ notice about their logging actor to
-    ``results/<campaign>/logs/driver_stderr.log`` instead of the terminal (see ``campaign.ray_output``).
-    """
+    """The cycle's Tune callbacks plus the console's epoch lines (a fresh one replaces a restored one)."""
     from campaign.console_callback import TrialConsoleCallback
 
     kept = [c for c in callbacks or [] if not isinstance(c, TrialConsoleCallback)]
-    for c in kept:
-        if hasattr(c, "quiet_stderr_log"):
-            c.quiet_stderr_log = None if verbose else folder.parent / "logs" / "driver_stderr.log"
     return [TrialConsoleCallback(cycle, cfg.train.epochs, cfg.search.metric, folder.parent), *kept]
 
 
@@ -248,7 +242,8 @@ def run_search(session: RaySession, cycle: int, folder: Path, data: dict, seedin
 
     cfg = session.cfg
     static = {"config": session.worker_config(), "data_ref": ray.put(data), "model_path": session.model_path,
-              "model_files_ref": session.files_ref, "train_storage": str((folder / "train").resolve()), "cycle": cycle}
+              "model_files_ref": session.files_ref, "train_storage": str((folder / "train").resolve()), "cycle": cycle,
+              "local_ray": getattr(session, "local", False)}
     tune_dir = folder / "tune"
     if tune.Tuner.can_restore(str(tune_dir.resolve())):
         console.print(f"  restoring the interrupted search from {tune_dir}")

@@ -65,7 +65,6 @@ def wandb_callbacks(cfg, mode: str, group: str, folder) -> list:
     os.environ["WANDB_MODE"] = mode
     os.environ.setdefault("WANDB_SILENT", "true")
     (folder / "wandb").mkdir(parents=True, exist_ok=True)
-    from campaign.wandb_callback import TolerantWandbLoggerCallback
+    from campaign.wandb_callback import DriverWandbCallback
 
-    return [TolerantWandbLoggerCallback(project=cfg.tracking.wandb_project, group=group, dir=str(folder),
-                                        excludes=["checkpoint_path"], log_config=True)]
+    return [DriverWandbCallback(project=cfg.tracking.wandb_project, group=group, dir=str(folder))]

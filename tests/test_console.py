@@ -159,14 +159,6 @@ def test_slow_operation_warnings_filtered_other_tune_warnings_kept():
     assert f.filter(record("Something else went wrong"))
 
 
-def test_stderr_to_a_file_catches_fd_level_writes(tmp_path):
-    from campaign.ray_output import stderr_to
-
-    with stderr_to(tmp_path / "logs" / "driver_stderr.log"):
-        os.write(2, b"core_worker.cc: written by C++ to fd 2\n")
-    assert "written by C++" in (tmp_path / "logs" / "driver_stderr.log").read_text()
-
-
 def test_ray_session_logs_copied_into_the_campaign(monkeypatch, tmp_path):
     import ray._private.worker as ray_worker
 
@@ -201,24 +193,21 @@ def test_ray_session_logs_copied_into_the_campaign(monkeypatch, tmp_path):
     assert save_ray_logs(tmp_path / "other") is None and "head node" in ray_logs_note(campaign)
 
 
-def test_console_callback_added_once_and_wandb_notice_routed_when_quiet(tmp_path):
+def test_console_callback_added_once_next_to_the_other_callbacks(tmp_path):
     from campaign.config import load_config
     from campaign.runner import _with_console
 
     cfg = load_config(str(Path(__file__).resolve().parents[1] / "search_spaces" / "balanced_6run.yaml"), {})
 
-    class WandbLike:
-        quiet_stderr_log = None
+    class Other:
+        pass
 
-    wandb = WandbLike()
-    restored = [TrialConsoleCallback(1, 3), wandb]
+    other = Other()
+    restored = [TrialConsoleCallback(1, 3), other]
     callbacks = _with_console(restored, cfg, 2, tmp_path / "cycle_2", verbose=False)
-    assert [type(c) for c in callbacks] == [TrialConsoleCallback, WandbLike]
+    assert [type(c) for c in callbacks] == [TrialConsoleCallback, Other]
     assert callbacks[0].cycle == 2 and callbacks[0].epochs == cfg.train.epochs
     assert callbacks[0].campaign_folder == str(tmp_path)  # Ray's logs refreshed there as trials end
-    assert wandb.quiet_stderr_log == tmp_path / "logs" / "driver_stderr.log"
-    _with_console(callbacks, cfg, 2, tmp_path / "cycle_2", verbose=True)
-    assert wandb.quiet_stderr_log is None
 
 
 def test_verbose_flag_on_run_and_resume():

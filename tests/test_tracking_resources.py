@@ -201,16 +201,43 @@ def test_explicit_max_concurrent_still_checks_one_trial_fits():
         max_concurrent_trials(cfg_with(max_concurrent=2, cpus_per_worker=4, profile="gpu"), {"CPU": 3, "GPU": 1})
 
 
-def test_wandb_callback_tolerates_a_logging_actor_gone_before_its_trial_ends(monkeypatch):
-    from campaign.wandb_callback import TolerantWandbLoggerCallback
+def test_wandb_payload_logs_numbers_and_keeps_bookkeeping_as_config():
+    from campaign.wandb_callback import log_payload
 
-    callback = TolerantWandbLoggerCallback(project="p")
-    cleaned = []
-    monkeypatch.setattr(callback, "_cleanup_logging_actors", lambda: cleaned.append(True))
-    callback.log_trial_end(object())  # Ray's own callback raises KeyError here
-    assert cleaned == [True]
-    sent = []
-    trial = object()
-    callback._trial_queues[trial] = type("Q", (), {"put": lambda self, item: sent.append(item)})()
-    callback.log_trial_end(trial)
-    assert len(sent) == 1 and cleaned == [True, True]
+    metrics, config = log_payload({"valid/mae_raw": 5.8, "epoch": 2, "train": {"loss": 0.5}, "done": False,
+                                   "should_checkpoint": True, "config": {"train.lr": 1e-3}, "checkpoint_path": "/x",
+                                   "trial_id": "abc", "hostname": "h", "note": "text", "bad": float("nan")})
+    assert metrics == {"valid/mae_raw": 5.8, "epoch": 2, "train/loss": 0.5}
+    assert config == {"trial_id": "abc", "hostname": "h"}
+
+
+def test_driver_wandb_callback_writes_one_offline_run_per_trial(tmp_path, monkeypatch):
+    """A real offline W&B run per trial, written from this process; no Ray actor is started."""
+    from campaign.wandb_callback import DriverWandbCallback
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    (tmp_path / "wandb").mkdir()
+
+    class Trial:
+        def __init__(self, trial_id):
+            self.trial_id, self.config = trial_id, {"train": {"lr": 1e-3, "epochs": 2}}
+
+        def __str__(self):
+            return f"cycle1-trial-{self.trial_id}"
+
+    callback = DriverWandbCallback(project="p", group="g", dir=str(tmp_path))
+    one, two = Trial("t0001"), Trial("t0002")
+    callback.log_trial_start(one)
+    callback.log_trial_start(two)
+    callback.log_trial_start(one)  # a restarted trial keeps its run
+    for step in (1, 2):
+        callback.log_trial_result(step, one, {"training_iteration": step, "valid/objective": 7.0 - step})
+    callback.log_trial_result(1, two, {"training_iteration": 1, "valid/objective": 9.0})
+    callback.log_trial_end(one)
+    callback.on_experiment_end([one, two])  # two never ended: closed as failed
+    runs = sorted(p.name.rsplit("-", 1)[-1] for p in (tmp_path / "wandb").glob("offline-run-*"))
+    assert runs == ["t0001", "t0002"]
+    assert callback._runs == {}
+    written = next((tmp_path / "wandb").glob("offline-run-*t0001")).glob("*.wandb")
+    assert any(f.stat().st_size > 0 for f in written)

@@ -21,7 +21,8 @@ import os
 import time
 from pathlib import Path
 
-__all__ = ["qlora_trial", "merge_trial_config", "scaling_for", "trial_name", "final_checkpoint", "FINAL_MARKER"]
+__all__ = ["qlora_trial", "merge_trial_config", "scaling_for", "trial_name", "final_checkpoint", "FINAL_MARKER",
+           "lean_trainer_class"]
 
 FINAL_MARKER = "final.json"  # written into the last epoch's checkpoint by the worker
 
@@ -91,14 +92,40 @@ def qlora_trial(config: dict, static: dict) -> None:
     _log_attempt(static, trial_id, "trained")
 
 
+def lean_trainer_class(local_ray: bool):
+    """``TorchTrainer`` without the per-run helper actors a trial here has no use for.
+
+    Ray Train V2 (2.60) starts, for every run, a ``DatasetManager`` actor even when no Ray
+    Dataset is passed (a process that imports Ray Data, and the worker unpickles a Ray Data
+    context too), and a detached ``PlacementGroupCleaner`` that removes the run's placement
+    group if its controller dies. Trials here pass no Ray Datasets, and a Ray instance the
+    campaign starts itself ends with its driver, placement groups included. On 2 cores each
+    of those process starts competes with the other trial's training, so both are left out
+    where they do nothing: the Datasets callback always, the cleaner only on a local Ray.
+    """
+    from ray.train.torch import TorchTrainer
+    from ray.train.v2._internal.callbacks import DatasetsCallback
+    from ray.train.v2._internal.callbacks.placement_group_callback import PlacementGroupCleanerCallback
+
+    unused = (DatasetsCallback, PlacementGroupCleanerCallback) if local_ray else (DatasetsCallback,)
+
+    class LeanTorchTrainer(TorchTrainer):
+        def _create_default_callbacks(self):
+            callbacks = super()._create_default_callbacks()
+            if self.datasets:
+                return callbacks
+            return [c for c in callbacks if not isinstance(c, unused)]
+
+    return LeanTorchTrainer
+
+
 def _train(cfg: dict, static: dict, trial_id: str, t0: float) -> None:
     import ray.train
-    from ray.train.torch import TorchTrainer
     from ray.tune.integration.ray_train import TuneReportCallback
 
     from trainables.worker import train_loop_per_worker
 
-    trainer = TorchTrainer(
+    trainer = lean_trainer_class(static.get("local_ray", False))(
         train_loop_per_worker,
         train_loop_config={"cfg": cfg, "data_ref": static["data_ref"], "model_path": static["model_path"],
                            "model_files_ref": static.get("model_files_ref"), "t0": t0,
