@@ -84,16 +84,25 @@ def _device_text(probe: dict) -> str:
     return "CPU" + (f" ({', '.join(parts + flags)})" if parts or flags else "")
 
 
+def _torch_below_avx512(capability: str) -> bool:
+    """torch dispatches kernels below AVX512 (a build or ``ATEN_CPU_CAPABILITY`` that caps it), whatever the CPU has."""
+    return bool(capability) and not any(c in capability for c in ("AVX512", "AMX"))
+
+
 def _cpu_bf16(probe: dict) -> bool:
-    """Whether the CPU computes bf16 natively (AVX512-BF16 or AMX)."""
+    """Whether torch computes bf16 natively on this CPU (AVX512-BF16 or AMX, and kernels that use them)."""
     flags = set(probe.get("cpu_flags") or [])
     capability = (probe.get("cpu_capability") or "").upper()
+    if _torch_below_avx512(capability):
+        return False
     return bool(flags & set(BF16_CPU_FLAGS)) or any(c in capability for c in _BF16_CAPABILITIES)
 
 
 def _cpu_lacks(probe: dict) -> str:
     """What the CPU lacks for native bf16, in words."""
     capability = probe.get("cpu_capability") or ("AVX2" if "avx2" in (probe.get("cpu_flags") or []) else None)
+    if capability == "AVX2" and set(probe.get("cpu_flags") or []) & set(BF16_CPU_FLAGS):
+        return "torch runs AVX2 kernels here (ATEN_CPU_CAPABILITY or its build), not the CPU's bf16 ones"
     if capability == "AVX2":
         return "this CPU has AVX2 only"
     return f"this CPU{f' ({capability})' if capability else ''} has no AVX512-BF16 or AMX"

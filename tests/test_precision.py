@@ -61,6 +61,10 @@ def test_auto_reasons_name_the_hardware():
     assert "avx512_bf16" in resolve_compute_dtype("auto", AVX512_BF16)["reason"]
     assert "amx_bf16" in resolve_compute_dtype("auto", AMX)["reason"]
     assert "NVIDIA H200 (compute capability 9.0) computes bf16 natively" in resolve_compute_dtype("auto", H200)["reason"]
+    capped = {**AVX512_BF16, "cpu_capability": "AVX2"}  # ATEN_CPU_CAPABILITY=avx2 on a bf16 CPU
+    assert resolve_compute_dtype("auto", capped)["reason"] == (
+        "compute dtype float32: torch runs AVX2 kernels here (ATEN_CPU_CAPABILITY or its build), not the CPU's "
+        "bf16 ones; bf16 would be emulated")
     t4 = resolve_compute_dtype("auto", T4)
     assert "Tesla T4 (compute capability 7.5) has no bf16" in t4["reason"] and t4["device"].startswith("Tesla T4")
 
