@@ -1,8 +1,11 @@
-"""The campaign engine: Ray Tune + Optuna campaigns of Ray Train QLoRA trials, with data versions and gates."""
-from campaign.config import CampaignConfig, ConfigError, load_config
-from campaign.decisions import best_trials, choose_hard_dims
-from campaign.metrics import parse_prediction, score
-from campaign.schema import DIMS, DataValidationError
+"""The campaign engine: Ray Tune + Optuna campaigns of Ray Train QLoRA trials, with data versions and gates.
 
-__all__ = ["CampaignConfig", "ConfigError", "DataValidationError", "DIMS", "load_config", "parse_prediction",
-           "score", "best_trials", "choose_hard_dims"]
+Tasks plug in through :mod:`campaign.tasks` (``Task``, ``register``, ``get_task``); the engine knows none of them.
+"""
+from campaign.config import CampaignConfig, ConfigError, load_config
+from campaign.decisions import best_trials, choose_hard_facets
+from campaign.tasks import Task, TaskSpec, get_task, known_kinds, register
+from campaign.tasks.rows import DataValidationError
+
+__all__ = ["CampaignConfig", "ConfigError", "DataValidationError", "load_config", "best_trials", "choose_hard_facets",
+           "Task", "TaskSpec", "get_task", "known_kinds", "register"]

@@ -2,12 +2,13 @@
 
 A cycle's data has two ordered pools beside its training split:
 
-- ``generated``: fresh rows from the generator, biased to the cycle's focus
-  dimensions, whose requests are in none of the train, validation or frozen
+- ``generated``: fresh rows from the task's generator, biased to the cycle's
+  focus facets, whose row keys are in none of the train, validation or frozen
   eval splits (so the eval set never leaks in);
 - ``replay``: training rows, hardest first. Cycle 1 has no model yet, so "hard"
-  means far from the training-set mean; later cycles rank the training split
-  by the previous cycle's best adapter's error on the focus dimensions.
+  is the task's model-free ranking (far from the training-set mean for the
+  flagship); later cycles rank the training split by the previous cycle's best
+  adapter's error on the focus facets.
 
 A trial with ``add_ratio`` a and ``replay_ratio`` r trains on the training split
 plus the first ``round(a × base)`` generated rows and the first
@@ -19,14 +20,9 @@ from __future__ import annotations
 
 import hashlib
 
-from campaign.baselines import mean_baseline
-from campaign.data.pipeline import normalize_request
-from campaign.datagen import generate
-from campaign.metrics import parse_prediction
-from campaign.schema import DIMS
+from campaign.tasks.base import Task, task_or_default
 
-__all__ = ["counts_for", "ratio_bound", "pool_seed", "generate_pool", "rank_by_mean_error", "rank_by_model_error",
-           "trial_train_set"]
+__all__ = ["counts_for", "ratio_bound", "pool_seed", "generate_pool", "rank_by_model_error", "trial_train_set"]
 
 
 def counts_for(base_size: int, add_ratio: float, replay_ratio: float) -> tuple[int, int]:
@@ -49,15 +45,19 @@ def pool_seed(*parts) -> int:
     return int.from_bytes(hashlib.sha256("|".join(map(str, parts)).encode()).digest()[:4], "big")
 
 
-def generate_pool(n: int, *, seed: int, focus_dims: tuple[str, ...], exclude: set[str], ja_share: float) -> list[dict]:
-    """``n`` generated rows with requests outside ``exclude`` (normalized requests of every existing split)."""
+def generate_pool(n: int, *, seed: int, focus_facets: tuple[str, ...], exclude: set[str], ja_share: float,
+                  task: Task | None = None) -> list[dict]:
+    """``n`` generated rows whose row keys are outside ``exclude`` (the keys of every existing split)."""
+    task = task_or_default(task)
+    if n and not task.has_generator:
+        raise ValueError(f"task {task.spec.kind!r} has no row generator, so train.add_ratio must stay 0")
     rows, seen, attempt = [], set(exclude), 0
     while len(rows) < n:
         if attempt >= 20:
             raise RuntimeError(f"could not generate {n} fresh rows (got {len(rows)}); lower the add_ratio range")
-        for row in generate(2 * (n - len(rows)) + 8, seed + attempt, focus_dims=focus_dims, ja_share=ja_share,
-                            source="augment"):
-            key = normalize_request(row["request"])
+        for row in task.generate(2 * (n - len(rows)) + 8, seed + attempt, focus_facets=focus_facets,
+                                 ja_share=ja_share, source="augment"):
+            key = task.row_key(row)
             if key not in seen and len(rows) < n:
                 seen.add(key)
                 rows.append(row)
@@ -65,32 +65,25 @@ def generate_pool(n: int, *, seed: int, focus_dims: tuple[str, ...], exclude: se
     return rows
 
 
-def rank_by_mean_error(train_rows: list[dict]) -> list[str]:
-    """Training-row ids, hardest first, by absolute error of the training-set mean vector."""
-    mean = mean_baseline(train_rows)
-    err = {r["id"]: sum(abs(r["hidden_params"][d] - mean[d]) for d in DIMS) for r in train_rows}
-    return sorted(err, key=lambda i: (-err[i], i))
-
-
-def rank_by_model_error(train_rows: list[dict], outputs: dict[str, str], focus_dims: list[str]) -> list[dict]:
-    """Training rows ranked hardest first by a model's outputs: invalid JSON first, then mean error on the focus dims.
+def rank_by_model_error(task: Task, train_rows: list[dict], outputs: dict[str, str], focus: list[str]) -> list[dict]:
+    """Training rows ranked hardest first by a model's outputs: invalid first, then mean error on the focus facets.
 
     Returns ``[{"id", "focus_error", "error", "invalid_reason"}]``; errors are None for invalid outputs.
     """
-    dims = list(focus_dims) or list(DIMS)
+    facets = list(focus) or list(task.spec.facets)
     ranked = []
     for row in train_rows:
-        pred, reason = parse_prediction(outputs[row["id"]])
-        target = row["hidden_params"]
-        focus = None if pred is None else sum(abs(target[d] - pred[d]) for d in dims) / len(dims)
-        total = None if pred is None else sum(abs(target[d] - pred[d]) for d in DIMS) / len(DIMS)
-        ranked.append({"id": row["id"], "focus_error": focus, "error": total, "invalid_reason": reason})
+        err = task.row_errors(row, outputs[row["id"]])
+        per = err["facets"]
+        focus_error = None if per is None else sum(per[f] for f in facets) / len(facets)
+        ranked.append({"id": row["id"], "focus_error": focus_error, "error": err["error"],
+                       "invalid_reason": err["invalid_reason"]})
     ranked.sort(key=lambda c: (c["focus_error"] is not None, -(c["focus_error"] or 0.0), -(c["error"] or 0.0), c["id"]))
     return ranked
 
 
 def trial_train_set(train_rows: list[dict], *, version: str, base_size: int, add_ratio: float, replay_ratio: float,
-                    generated: list[dict], replay: list[dict], focus_dims: list[str]) -> tuple[list[dict], dict]:
+                    generated: list[dict], replay: list[dict], focus_facets: list[str]) -> tuple[list[dict], dict]:
     """Return ``(rows, manifest)`` for one trial: the training split plus prefixes of the cycle's pools."""
     n_add, n_replay = counts_for(base_size, add_ratio, replay_ratio)
     for name, need, pool, key, ratio in (("generated", n_add, generated, "add_ratio", add_ratio),
@@ -106,9 +99,9 @@ def trial_train_set(train_rows: list[dict], *, version: str, base_size: int, add
     added = generated[:n_add]
     replayed = [{**r, "source": "replay"} for r in replay[:n_replay]]
     rows = list(train_rows) + added + replayed
-    digest = hashlib.sha256("\n".join(r["id"] + "|" + r["request"] for r in rows).encode()).hexdigest()
+    digest = hashlib.sha256("\n".join(r["id"] for r in rows).encode()).hexdigest()
     manifest = {"parent_version": version, "base": len(train_rows), "added": len(added), "replayed": len(replayed),
                 "total": len(rows), "add_ratio": add_ratio, "replay_ratio": replay_ratio,
-                "focus_dims": list(focus_dims), "sha256": digest,
+                "focus_facets": list(focus_facets), "sha256": digest,
                 "summary": f"{len(train_rows)} → {len(rows)}: +{len(added)} generated, +{len(replayed)} replayed"}
     return rows, manifest

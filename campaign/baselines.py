@@ -94,3 +94,10 @@ def score_model_free(train_rows: list[dict], eval_rows: list[dict]) -> dict[str,
     mean = target_json(mean_baseline(train_rows))
     return {"mean_baseline": score(targets, [mean] * len(eval_rows)),
             "rule_baseline": score(targets, predict_rule_baseline([r["request"] for r in eval_rows]))}
+
+
+def rank_by_mean_error(train_rows: list[dict]) -> list[str]:
+    """Training-row ids, hardest first, by absolute error of the training-set mean vector (cycle 1's replay order)."""
+    mean = mean_baseline(train_rows)
+    err = {r["id"]: sum(abs(r["hidden_params"][d] - mean[d]) for d in DIMS) for r in train_rows}
+    return sorted(err, key=lambda i: (-err[i], i))

@@ -9,7 +9,7 @@ from pathlib import Path
 from campaign.config import load_config, merge, parse_overrides
 from campaign.errors import CampaignStopped, ConfigError, SearchInterrupted
 from campaign.publish import PublishError
-from campaign.schema import DataValidationError
+from campaign.tasks.rows import DataValidationError
 
 __all__ = ["main", "build_parser"]
 
@@ -48,12 +48,15 @@ def cmd_resume(args) -> int:
 def _finished(folder: Path, state: dict) -> int:
     from campaign.progress import console
 
+    from campaign.tasks.base import DEFAULT_KIND, get_task
+
     promoted = state["promoted"]
+    primary = get_task((state["config"].get("task") or {}).get("kind", DEFAULT_KIND)).spec.primary
     for h in state["history"]:
         console.print(f"cycle {h['cycle']}: {h['verdict']} · {h['summary']}")
-    mae = promoted and promoted["metrics"].get("eval/mae_raw")
+    value = promoted and promoted["metrics"].get(f"eval/{primary}")
     console.print("promoted: " + (f"cycle {promoted['cycle']} trial {promoted['trial']} "
-                                  f"(eval mae_raw {'—' if mae is None else f'{mae:.2f}'}) "
+                                  f"(eval {primary} {'—' if value is None else f'{value:.2f}'}) "
                                   f"in {Path(folder) / 'promoted'}" if promoted else "nothing"))
     console.print(f"results: {Path(folder).resolve()}")
     console.print(f"report:  campaign report {folder}", soft_wrap=True)
@@ -90,41 +93,51 @@ def cmd_validate(args) -> int:
 def cmd_data(args) -> int:
     from campaign.data import io
 
-    if args.action == "generate":
-        from campaign.datagen import generate
+    from campaign.tasks.base import get_task
 
-        rows = generate(args.n, args.seed, ja_share=args.ja_share)
+    if args.action == "generate":
+        task = get_task(args.task)
+        if not task.has_generator:
+            raise ConfigError(f"--task {args.task}: this task has no row generator")
+        rows = task.generate(args.n, args.seed, ja_share=args.ja_share)
         if args.out.endswith(".parquet"):
-            io.write_table(rows, args.out)
+            io.write_table(rows, args.out, task)
         else:
             Path(args.out).parent.mkdir(parents=True, exist_ok=True)
             Path(args.out).write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
         print(f"wrote {len(rows)} rows to {args.out}")
         return 0
+    cfg = _config(args)
+    task = get_task(cfg.task.kind)
     if args.action == "validate":
-        rows = io.load_rows(args.path)
-        print(f"{args.path}: {len(rows)} valid rows")
+        rows = io.load_rows(args.path, task, cfg.data.columns)
+        mapped = ", ".join(f"{c} -> {f}" for f, c in cfg.data.columns.items())
+        print(f"{args.path}: {len(rows)} valid rows for task {task.spec.kind}" + (f" (columns: {mapped})" if mapped else ""))
         return 0
     from campaign.data.prepare import prepare_base_version, prepare_eval
 
-    cfg = _config(args)
-    eval_rows = prepare_eval(cfg.data)
+    eval_rows = prepare_eval(cfg.data, task)
     if args.action == "freeze":
         print(f"frozen eval set: {len(eval_rows)} rows in {Path(cfg.data.root) / cfg.data.name / 'eval'}")
         return 0
-    version = prepare_base_version(cfg.data, eval_rows)
+    version = prepare_base_version(cfg.data, eval_rows, task)
     print(f"{version.path}: {version.manifest['counts']} (filter: {version.manifest['filter']})")
     return 0
 
 
 def cmd_eval(args) -> int:
-    from campaign.baselines import score_model_free
     from campaign.data.prepare import prepare_data
+    from campaign.tasks.base import get_task
 
     cfg = _config(args)
-    version, rows = prepare_data(cfg.data)
-    if args.mode in ("mean_baseline", "rule_baseline"):
-        scores = score_model_free(version.train, rows)[args.mode]
+    task = get_task(cfg.task.kind)
+    version, rows = prepare_data(cfg.data, task)
+    model_free = task.baselines(version.train, rows)
+    if args.mode not in (*model_free, "prompt_baseline", "fine_tuned"):
+        raise ConfigError(f"--mode {args.mode}: task {task.spec.kind!r} offers "
+                          f"{', '.join([*model_free, 'prompt_baseline', 'fine_tuned'])}")
+    if args.mode in model_free:
+        scores = model_free[args.mode]
     else:
         if args.mode == "fine_tuned" and not args.adapter:
             raise ConfigError("--adapter: fine_tuned mode needs an adapter folder, e.g. results/default/cycle_1/best_adapter/adapter")
@@ -211,15 +224,19 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--seed", type=int, default=0)
     gen.add_argument("--ja-share", type=float, default=0.5)
     gen.add_argument("--out", required=True, help="output .jsonl or .parquet")
-    dval = dsub.add_parser("validate", help="validate a JSONL / Parquet / datasets folder")
+    gen.add_argument("--task", default="hidden_params", help="task whose generator writes the rows")
+    dval = dsub.add_parser("validate", help="validate a JSONL / Parquet / datasets folder against the task "
+                                            "(task.kind and data.columns from --config and overrides)")
     dval.add_argument("path")
+    with_config(dval)
     for name, text in (("split", "filter and split the base version (v1)"), ("freeze", "freeze the eval set")):
         with_config(dsub.add_parser(name, help=text))
     data.set_defaults(func=cmd_data)
 
     ev = sub.add_parser("eval", help="score a mode on the frozen eval set")
     with_config(ev)
-    ev.add_argument("--mode", required=True, choices=["mean_baseline", "rule_baseline", "prompt_baseline", "fine_tuned"])
+    ev.add_argument("--mode", required=True, help="a model-free baseline of the task (mean_baseline, rule_baseline "
+                                                  "for the flagship), prompt_baseline or fine_tuned")
     ev.add_argument("--adapter", help="adapter folder for --mode fine_tuned")
     ev.set_defaults(func=cmd_eval)
     return p

@@ -4,7 +4,7 @@ from __future__ import annotations
 from rich.table import Table
 
 from campaign.progress import console
-from campaign.snapshot import orchestration_line, summary_rows, timing_rows
+from campaign.snapshot import orchestration_line, summary_columns, summary_rows, timing_rows
 
 __all__ = ["print_cycle_tables", "status_table"]
 
@@ -12,7 +12,7 @@ __all__ = ["print_cycle_tables", "status_table"]
 def print_cycle_tables(snapshot: dict) -> None:
     table = Table(title=f"{snapshot['campaign']} · cycle {snapshot['cycle']} · frozen eval set "
                         f"({snapshot['eval_set']['rows']} rows)")
-    for col in ("trial", "state", "searched config", "valid objective", "eval json_valid", "eval mae_raw", "wall s"):
+    for col in summary_columns(snapshot):
         table.add_column(col)
     for row in summary_rows(snapshot):
         table.add_row(*row)
@@ -34,6 +34,6 @@ def status_table(rows: list[dict]) -> Table:
                 "gate"):
         table.add_column(col)
     for r in rows:
-        table.add_row(str(r["cycle"]), r["status"], r["data_version"] or "—", ", ".join(r["focus_dims"]) or "—",
+        table.add_row(str(r["cycle"]), r["status"], r["data_version"] or "—", ", ".join(r["focus_facets"]) or "—",
                       r["counts"], r["best"], r["gate"])
     return table

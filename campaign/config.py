@@ -11,6 +11,7 @@ import difflib
 import re
 import types
 import typing
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,12 +19,12 @@ from typing import Any
 import yaml
 
 from campaign.errors import ConfigError
-from campaign.schema import DIMS
 from campaign.search import SearchConfig
+from campaign.tasks.base import DEFAULT_KIND, get_task
 
-__all__ = ["ConfigError", "read_yaml", "merge", "DataConfig", "ModelConfig", "LoraSettings", "TrainConfig", "ResourcesConfig",
+__all__ = ["ConfigError", "read_yaml", "merge", "TaskConfig", "DataConfig", "ModelConfig", "LoraSettings", "TrainConfig", "ResourcesConfig",
            "TrackingConfig", "CyclesConfig", "GateConfig", "CampaignConfig", "SearchConfig", "load_config",
-           "parse_overrides"]
+           "parse_overrides", "DEPRECATED_KEYS"]
 
 QUANTIZATIONS = ("nf4", "int8", "none")
 
@@ -68,8 +69,11 @@ class DataConfig:
     ja_share: float = 0.5  # Share of Japanese requests in generated data.
     min_chars: int = 4  # Quality filter: shortest request kept.
     max_chars: int = 200  # Quality filter: longest request kept.
+    columns: dict[str, str] = field(default_factory=dict)  # Task field -> your column, e.g. {request: request_text}.
 
     def __post_init__(self):
+        bad = [k for k, v in self.columns.items() if not isinstance(v, str) or not v]
+        _require(not bad, f"data.columns.{bad[0] if bad else ''}", "must name a column of your file (a string)")
         _require(self.source == "generate" or Path(self.source).exists(), "data.source",
                  f"{self.source!r} does not exist; give 'generate' or a JSONL/Parquet/datasets path")
         _require(self.eval_source is None or Path(self.eval_source).exists(), "data.eval_source",
@@ -90,7 +94,7 @@ class ModelConfig:
     quantization: str = "nf4"  # 'nf4' (4-bit QLoRA), 'int8', or 'none'.
     compute_dtype: str = "auto"  # Compute dtype (whole model for 'none'); auto: bf16 where native, else fp32 CPU / fp16 GPU.
     double_quant: bool = True  # bitsandbytes nested quantization of the NF4 scales.
-    prompt_template: str = "Request: {request}\nJSON:"  # Prompt; must contain '{request}'.
+    prompt_template: str = "Request: {request}\nJSON:"  # Prompt; must name the task's prompt fields, e.g. '{request}'.
     max_seq_len: int = 128  # Longest prompt + completion in tokens; longer rows are truncated (counted).
     max_new_tokens: int = 40  # Generation budget for one JSON object.
     trust_remote_code: bool = False  # Passed to from_pretrained for custom architectures.
@@ -98,7 +102,6 @@ class ModelConfig:
     def __post_init__(self):
         _require(self.quantization in QUANTIZATIONS, "model.quantization", f"must be one of {QUANTIZATIONS} (got {self.quantization!r})")
         _require(self.compute_dtype in DTYPES, "model.compute_dtype", f"must be one of {DTYPES} (got {self.compute_dtype!r})")
-        _require("{request}" in self.prompt_template, "model.prompt_template", "must contain '{request}'")
         _require(self.max_seq_len >= 16, "model.max_seq_len", f"must be >= 16 (got {self.max_seq_len})")
         _require(self.max_new_tokens >= 8, "model.max_new_tokens", f"must be >= 8 (got {self.max_new_tokens})")
 
@@ -218,19 +221,17 @@ class CyclesConfig:
     """How a campaign closes its data loop: cycle n's best trials decide cycle n+1's data and search."""
 
     count: int = 1  # Cycles to run; `campaign run --cycles N` sets it.
-    k_best: int = 3  # Best finished trials whose per-dimension validation errors choose the hard dimensions.
-    n_dims: int = 2  # Hard dimensions chosen per cycle.
-    force_dims: list[str] = field(default_factory=list)  # Focus on these dimensions instead of choosing (recorded).
+    k_best: int = 3  # Best finished trials whose per-facet validation errors choose the hard facets.
+    n_facets: int = 2  # Hard facets (dimensions, classes, subjects) chosen per cycle.
+    force_facets: list[str] = field(default_factory=list)  # Focus on these facets instead of choosing (recorded).
     seed_top_k: int = 2  # Best configs of cycle n evaluated first in cycle n+1; their span sets the narrowed ranges.
     narrow_margin: float = 0.15  # Narrowed range = best trials' span padded by this share of the old width per side.
 
     def __post_init__(self):
         _require(self.count >= 1, "cycles.count", f"must be >= 1 (got {self.count})")
         _require(self.k_best >= 1, "cycles.k_best", f"must be >= 1 (got {self.k_best})")
-        _require(1 <= self.n_dims <= len(DIMS), "cycles.n_dims", f"must be in 1..{len(DIMS)} (got {self.n_dims})")
-        unknown = [d for d in self.force_dims if d not in DIMS]
-        _require(not unknown, "cycles.force_dims", f"unknown dimension(s) {unknown}; choose from {list(DIMS)}")
-        _require(len(set(self.force_dims)) == len(self.force_dims), "cycles.force_dims", "lists a dimension twice")
+        _require(self.n_facets >= 1, "cycles.n_facets", f"must be >= 1 (got {self.n_facets})")
+        _require(len(set(self.force_facets)) == len(self.force_facets), "cycles.force_facets", "lists a facet twice")
         _require(self.seed_top_k >= 1, "cycles.seed_top_k", f"must be >= 1 (got {self.seed_top_k})")
         _require(0 < self.narrow_margin <= 1, "cycles.narrow_margin", f"must be in (0, 1] (got {self.narrow_margin})")
 
@@ -239,15 +240,24 @@ class CyclesConfig:
 class GateConfig:
     """Promotion gate thresholds, checked on the frozen eval set."""
 
-    min_json_valid_rate: float = 0.98  # The promoted model's share of valid JSON outputs must reach this.
-    focus_min_improvement: float = 0.0  # Each focus dimension's mae_raw must beat the previous cycle's best by more.
-    mae_tolerance: float = 0.0  # mae_raw may exceed the promoted model's and prompt_baseline's by at most this.
+    min_valid_rate: float = 0.98  # The candidate's share of outputs that parse (json_valid_rate, ...) must reach this.
+    focus_min_improvement: float = 0.0  # Each focus facet's error must beat the previous cycle's best by more.
+    primary_tolerance: float = 0.0  # The primary metric may be worse than the promoted model's and the best baseline's by at most this.
 
     def __post_init__(self):
-        _require(0 <= self.min_json_valid_rate <= 1, "gate.min_json_valid_rate",
-                 f"must be in [0, 1] (got {self.min_json_valid_rate})")
+        _require(0 <= self.min_valid_rate <= 1, "gate.min_valid_rate", f"must be in [0, 1] (got {self.min_valid_rate})")
         _require(self.focus_min_improvement >= 0, "gate.focus_min_improvement", "must be >= 0")
-        _require(self.mae_tolerance >= 0, "gate.mae_tolerance", "must be >= 0")
+        _require(self.primary_tolerance >= 0, "gate.primary_tolerance", "must be >= 0")
+
+
+@dataclass
+class TaskConfig:
+    """Which structured-output task the campaign fine-tunes (see campaign.tasks)."""
+
+    kind: str = DEFAULT_KIND  # A registered task: 'hidden_params' (request -> six-param JSON).
+
+    def __post_init__(self):
+        get_task(self.kind)  # an unknown kind raises, naming task.kind and the known kinds
 
 
 @dataclass
@@ -256,6 +266,7 @@ class CampaignConfig:
 
     name: str = "default"  # Campaign name; results go to <results_dir>/<name>/cycle_<n>/.
     results_dir: str = "results"  # Root of all campaign results.
+    task: TaskConfig = field(default_factory=TaskConfig)
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     lora: LoraSettings = field(default_factory=LoraSettings)
@@ -268,7 +279,24 @@ class CampaignConfig:
 
     def __post_init__(self):
         _require(bool(self.name) and "/" not in self.name, "name", f"must be a non-empty folder name (got {self.name!r})")
+        self._check_against_task()
         self.search.check_against(self)
+
+    def _check_against_task(self) -> None:
+        """Keys whose valid values depend on the task: facets, mapped columns, prompt fields."""
+        task = get_task(self.task.kind)
+        facets, kind = list(task.spec.facets), task.spec.facet_kind
+        _require(self.cycles.n_facets <= len(facets), "cycles.n_facets",
+                 f"must be in 1..{len(facets)}: task {self.task.kind!r} has {len(facets)} {kind}s (got {self.cycles.n_facets})")
+        unknown = [f for f in self.cycles.force_facets if f not in facets]
+        _require(not unknown, "cycles.force_facets", f"unknown {kind}(s) {unknown}; task {self.task.kind!r} has {facets}")
+        fields = list(task.fields) + list(task.optional_fields)
+        for key in self.data.columns:
+            _require(key in fields, f"data.columns.{key}",
+                     f"task {self.task.kind!r} has no field {key!r}; map onto one of {fields}")
+        missing = [f for f in task.prompt_fields if "{" + f + "}" not in self.model.prompt_template]
+        _require(not missing, "model.prompt_template",
+                 f"must contain {', '.join('{' + f + '}' for f in missing)} (task {self.task.kind!r})")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -348,6 +376,29 @@ def merge(base: dict, extra: dict) -> dict:
     return merged
 
 
+# Old key -> new key. The old names still load, for one release, with a deprecation message each.
+DEPRECATED_KEYS = {"cycles.force_dims": "cycles.force_facets", "cycles.n_dims": "cycles.n_facets",
+                   "gate.min_json_valid_rate": "gate.min_valid_rate", "gate.mae_tolerance": "gate.primary_tolerance"}
+
+
+def _renamed_keys(data: dict) -> tuple[dict, list[str]]:
+    """Move deprecated keys to their new names, saying so; both names at once is an error."""
+    notes = []
+    for old, new in DEPRECATED_KEYS.items():
+        section, old_name = old.split(".")
+        new_name = new.split(".")[1]
+        values = data.get(section)
+        if not isinstance(values, dict) or old_name not in values:
+            continue
+        if new_name in values:
+            raise ConfigError(f"{old}: deprecated name of {new}, and both are set; keep only {new}")
+        values = {**values, new_name: values[old_name]}
+        del values[old_name]
+        data = {**data, section: values}
+        notes.append(f"{old} is deprecated and will be removed in the next release; it was read as {new}")
+    return data, notes
+
+
 def load_config(path: str | Path | None = None, overrides: list[str] | dict | None = None) -> CampaignConfig:
     """Load a campaign YAML (or the defaults) and apply ``key=value`` overrides."""
     data: dict = {}
@@ -366,11 +417,15 @@ def load_config(path: str | Path | None = None, overrides: list[str] | dict | No
         overrides = parse_overrides(overrides)
     data = merge(data, overrides or {})
     try:
+        data, deprecations = _renamed_keys(data)
         data, applied = _with_memory_preset(data)
         cfg = _build(CampaignConfig, data, "")
     except ConfigError as err:
         raise ConfigError(f"{path or 'config'}: {err}") from None
     cfg.preset_applied = applied  # printed and recorded by the driver; not a config field
+    cfg.deprecations = deprecations
+    for note in deprecations:
+        warnings.warn(f"{path or 'config'}: {note}", FutureWarning, stacklevel=2)
     return cfg
 
 

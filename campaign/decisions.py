@@ -1,4 +1,4 @@
-"""Pure decision logic of a cycle: which trials are best and which dimensions are hard.
+"""Pure decision logic of a cycle: which trials are best and which facets are hard.
 
 Takes plain trial records (dicts as written in ``validation_snapshot.json``) and
 returns plain records. No Ray, no torch.
@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import math
 
-from campaign.schema import DIMS
+from campaign.tasks.base import TaskSpec
 
-__all__ = ["finished", "best_trials", "choose_hard_dims"]
+__all__ = ["finished", "best_trials", "choose_hard_facets", "facets_record"]
 
 
 def _value(record: dict, key: str) -> float | None:
@@ -30,35 +30,48 @@ def best_trials(records: list[dict], metric: str, mode: str, k: int) -> list[dic
     return ranked[:k]
 
 
-def choose_hard_dims(records: list[dict], *, metric: str, mode: str, k_best: int = 3, n_dims: int = 2,
-                     prefix: str = "valid", force_dims: list[str] | tuple[str, ...] = ()) -> dict:
-    """Hard dimensions: the largest mean ``<prefix>/mae_raw_<dim>`` over the ``k_best`` best finished trials.
+def choose_hard_facets(records: list[dict], spec: TaskSpec, *, metric: str, mode: str, k_best: int = 3,
+                       n_facets: int = 2, prefix: str = "valid", force_facets: list[str] | tuple[str, ...] = ()) -> dict:
+    """Hard facets: the largest mean ``<prefix>/<facet error>`` over the ``k_best`` best finished trials.
 
-    ``force_dims`` overrides the choice; the measured choice is still computed and recorded beside it.
+    ``force_facets`` overrides the choice; the measured choice is still computed and recorded beside it.
     """
-    chosen = _measured_hard_dims(records, metric, mode, k_best, n_dims, prefix)
-    if not force_dims:
+    chosen = _measured_hard_facets(records, spec, metric, mode, k_best, n_facets, prefix)
+    if not force_facets:
         return {**chosen, "forced": False}
-    measured = ", ".join(chosen["hard_dims"]) or "none"
-    return {**chosen, "hard_dims": list(force_dims), "forced": True, "measured_hard_dims": chosen["hard_dims"],
-            "reason": f"forced by cycles.force_dims ({measured} by measurement: {chosen['reason']})"}
+    measured = ", ".join(chosen["hard_facets"]) or "none"
+    return {**chosen, "hard_facets": list(force_facets), "forced": True, "measured_hard_facets": chosen["hard_facets"],
+            "reason": f"forced by cycles.force_facets ({measured} by measurement: {chosen['reason']})"}
 
 
-def _measured_hard_dims(records: list[dict], metric: str, mode: str, k_best: int, n_dims: int, prefix: str) -> dict:
+def _measured_hard_facets(records: list[dict], spec: TaskSpec, metric: str, mode: str, k_best: int, n_facets: int,
+                          prefix: str) -> dict:
     best = best_trials(records, metric, mode, k_best)
+    kind = spec.facet_kind
     if not best:
-        return {"best_trials": [], "per_dim_mae": {}, "hard_dims": [],
-                "reason": f"no finished trial reported {metric}; no hard dimensions can be chosen"}
-    per_dim = {}
-    for dim in DIMS:
-        vals = [v for r in best if (v := _value(r, f"{prefix}/mae_raw_{dim}")) is not None]
+        return {"best_trials": [], "per_facet_error": {}, "hard_facets": [],
+                "reason": f"no finished trial reported {metric}; no hard {kind}s can be chosen"}
+    per_facet = {}
+    for facet in spec.facets:
+        vals = [v for r in best if (v := _value(r, spec.facet_key(facet, prefix))) is not None]
         if vals:
-            per_dim[dim] = sum(vals) / len(vals)
-    if not per_dim:
-        return {"best_trials": [r["trial_id"] for r in best], "per_dim_mae": {}, "hard_dims": [],
-                "reason": f"none of the {len(best)} best trial(s) produced valid JSON on the {prefix} split"}
-    hard = sorted(per_dim, key=lambda d: (-per_dim[d], DIMS.index(d)))[:n_dims]
-    listing = ", ".join(f"{d} {per_dim[d]:.2f}" for d in hard)
-    return {"best_trials": [r["trial_id"] for r in best], "per_dim_mae": per_dim, "hard_dims": hard,
-            "reason": f"largest mean {prefix} mae_raw_<dim> over the {len(best)} best finished trial(s) by "
-                      f"{metric}: {listing}"}
+            per_facet[facet] = sum(vals) / len(vals)
+    if not per_facet:
+        return {"best_trials": [r["trial_id"] for r in best], "per_facet_error": {}, "hard_facets": [],
+                "reason": f"none of the {len(best)} best trial(s) had a valid output on the {prefix} split"}
+    hard = sorted(per_facet, key=lambda f: (-per_facet[f], spec.facets.index(f)))[:n_facets]
+    listing = ", ".join(f"{f} {per_facet[f]:.2f}" for f in hard)
+    return {"best_trials": [r["trial_id"] for r in best], "per_facet_error": per_facet, "hard_facets": hard,
+            "reason": f"largest mean {prefix} {spec.facet_error.format(facet='<' + kind + '>')} over the "
+                      f"{len(best)} best finished trial(s) by {metric}: {listing}"}
+
+
+def facets_record(record: dict) -> dict:
+    """A hard-facet record as written now, from one written before facets had their name (``hard_dims``)."""
+    if "hard_facets" in record or "hard_dims" not in record:
+        return record
+    out = {k: v for k, v in record.items() if k not in ("hard_dims", "per_dim_mae", "measured_hard_dims")}
+    out.update({"hard_facets": record["hard_dims"], "per_facet_error": record.get("per_dim_mae", {})})
+    if "measured_hard_dims" in record:
+        out["measured_hard_facets"] = record["measured_hard_dims"]
+    return out

@@ -1,7 +1,7 @@
 """The cycle driver: run cycles, derive each next cycle from the last, gate and promote, resume after a crash.
 
 Cycle n: plan (data version, search seeding) → search (Ray Tune) → snapshot →
-hard dimensions for n+1 → gate → promotion → decision log. Each step writes its
+hard facets for n+1 → gate → promotion → decision log. Each step writes its
 files before ``campaign.json`` records it as done, so ``campaign resume`` after
 a Ctrl-C or a ``kill -9`` repeats at most the step that was cut off, and Tune's
 own restore continues the search without re-running finished trials.
@@ -20,15 +20,16 @@ from campaign.cycle_data import CycleData, dataset_root, derive_version, first_c
 from campaign.data.io import sha256_file, write_json
 from campaign.data.prepare import eval_dir, prepare_data
 from campaign.decision_log import render_decision_log
-from campaign.decisions import best_trials, choose_hard_dims
+from campaign.decisions import best_trials, choose_hard_facets
 from campaign.errors import CampaignStopped, ConfigError, SearchInterrupted
 from campaign.gates import evaluate_gate
 from campaign.progress import console, step
 from campaign.runner import run_search, start_ray
 from campaign.seeding import seed_next_search
 from campaign.snapshot import copy_best_adapter, orchestration_overhead, strict_json, trial_records, write_snapshot
-from campaign.state import (cycle_folder, load_state, mark_driver, new_state, promote, read_json, save_state)
+from campaign.state import (cycle_folder, focus_of, read_hard_facets, load_state, mark_driver, new_state, promote, read_json, save_state)
 from campaign.tracking import resolve_wandb_mode, worker_env
+from campaign.tasks.base import get_task
 from campaign.weave_check import check_weave
 
 __all__ = ["CampaignStopped", "run_campaign", "resume_campaign"]
@@ -78,6 +79,9 @@ def _anchored(config: dict, cwd: Path) -> dict:
 
 
 def _drive(cfg, folder: Path, state: dict | None, verbose: bool = False) -> dict:
+    task = get_task(cfg.task.kind)
+    for note in getattr(cfg, "deprecations", []):
+        console.print(f"  [yellow]deprecated:[/] {note}")
     wandb_mode, wandb_why = resolve_wandb_mode(cfg.tracking.wandb)
     env = worker_env(cfg)
     if cfg.tracking.weave:
@@ -85,7 +89,7 @@ def _drive(cfg, folder: Path, state: dict | None, verbose: bool = False) -> dict
             weave_why = check_weave(cfg.tracking)
         console.print(f"  {weave_why}")
     with step("validating data and freezing the eval set"):
-        version, eval_rows = prepare_data(cfg.data)
+        version, eval_rows = prepare_data(cfg.data, task)
     console.print(f"  data {version.path}: {version.manifest['counts']}; frozen eval set: {len(eval_rows)} rows")
     with step("starting Ray and preparing the base model"):
         session = start_ray(cfg, env, verbose)  # a cluster without the profile's resources stops here, before the folder
@@ -99,7 +103,7 @@ def _drive(cfg, folder: Path, state: dict | None, verbose: bool = False) -> dict
         console.print(f"  memory preset {item['preset']}: {item['key']} = {item['value']} (not set in the config)")
     mark_driver(state)
     save_state(folder, state)
-    ctx = {"cfg": cfg, "folder": folder, "state": state, "session": session, "version": version,
+    ctx = {"cfg": cfg, "task": task, "folder": folder, "state": state, "session": session, "version": version,
            "eval_rows": eval_rows, "wandb_mode": wandb_mode, "wandb_why": wandb_why}
     try:
         ctx["baselines"] = _baselines(ctx)
@@ -136,11 +140,11 @@ def _run_cycle(ctx, cycle: int, previous: dict | None) -> dict:
     folder.mkdir(parents=True, exist_ok=True)
     plan, data = _plan(ctx, cycle, previous)
     state["cycles"][str(cycle)] = {"status": "searching", "data_version": plan["data_version"],
-                                   "focus_dims": plan["focus_dims"], "gate": None, "best_trial": None}
+                                   "focus_facets": focus_of(plan), "gate": None, "best_trial": None}
     save_state(ctx["folder"], state)
     cfg = ctx["cfg"]
     console.rule(f"[bold]cycle {cycle}: {cfg.search.num_samples} trials on {plan['data_version']}"
-                 f" (focus: {', '.join(plan['focus_dims']) or 'none'})")
+                 f" (focus: {', '.join(focus_of(plan)) or 'none'})")
     t = time.time()
     grid, statuses = run_search(ctx["session"], cycle, folder, data.for_workers(cfg.data.base_size, ctx["eval_rows"]),
                                 plan["seeding"],
@@ -162,16 +166,16 @@ def _plan(ctx, cycle: int, previous: dict | None) -> tuple[dict, CycleData]:
         seeding = _first_seeding(cfg)
         hard, parent, ranking_text = None, None, data.manifest["replay_ranking"]
     else:
-        hard = previous["hard_dims"]
+        hard = previous["hard_facets"]
         data = _derive(ctx, cycle, previous, hard)
         seeding = seed_next_search(previous["space"], previous["records"], metric=cfg.search.metric,
                                    mode=cfg.search.mode, top_k=cfg.cycles.seed_top_k, margin=cfg.cycles.narrow_margin)
         seeding["summary"] = (f"{len(seeding['points'])} best config(s) of cycle {cycle - 1} first, "
                               f"{len(seeding['carried'])} trial(s) carried into Optuna, ranges narrowed")
-        parent, ranking_text = data.manifest["parent"], "the cycle's focus dimensions' error of cycle " \
-            f"{cycle - 1}'s best adapter on the training split (invalid JSON first)"
+        parent, ranking_text = data.manifest["parent"], f"the cycle's focus {ctx['task'].spec.facet_kind}s' error " \
+            f"of cycle {cycle - 1}'s best adapter on the training split (invalid outputs first)"
     plan = {"cycle": cycle, "data_version": data.version, "data_path": str(data.path), "data_parent": parent,
-            "data_summary": data.summary(cfg.data.base_size), "focus_dims": list(data.focus_dims), "hard_dims": hard,
+            "data_summary": data.summary(cfg.data.base_size), "focus_facets": list(data.focus_facets), "hard_facets": hard,
             "replay_ranking": ranking_text, "seeding": seeding,
             "eval_set": {"rows": len(ctx["eval_rows"]), "sha256": sha256_file(eval_dir(cfg.data) / "eval.parquet")}}
     write_json(plan, folder / "plan.json")
@@ -201,10 +205,10 @@ def _derive(ctx, cycle: int, previous: dict, hard: dict) -> CycleData:
     adapter = cycle_folder(ctx["folder"], cycle - 1) / "best_adapter"
     with step(f"ranking the training split by cycle {cycle - 1}'s best adapter"):
         outputs = ctx["session"].outputs_with_adapter(prev_data.train, adapter / "adapter")
-    ranking = rank_by_model_error(prev_data.train, outputs, hard["hard_dims"])
+    ranking = rank_by_model_error(ctx["task"], prev_data.train, outputs, hard["hard_facets"])
     best = previous["best"]
     with step(f"building cycle {cycle}'s data version"):
-        return derive_version(cfg, prev_data, ctx["eval_rows"], cycle=cycle, focus_dims=hard["hard_dims"],
+        return derive_version(cfg, prev_data, ctx["eval_rows"], cycle=cycle, focus_facets=hard["hard_facets"],
                               focus_reason=hard["reason"], ranking=ranking,
                               replay_source={"cycle": cycle - 1, "trial": best["trial"], "trial_id": best["trial_id"],
                                              "adapter": str(adapter)})
@@ -213,26 +217,27 @@ def _derive(ctx, cycle: int, previous: dict, hard: dict) -> CycleData:
 def _cycle_data(ctx, plan: dict) -> CycleData:
     if plan["cycle"] == 1:
         return first_cycle_data(ctx["cfg"], ctx["version"], ctx["eval_rows"])
-    return load_derived(dataset_root(ctx["cfg"].data) / plan["data_version"])
+    return load_derived(dataset_root(ctx["cfg"].data) / plan["data_version"], ctx["task"])
 
 
 def _write_log(ctx, cycle, plan, previous, snapshot=None, gate=None, promoted=None) -> None:
-    text = render_decision_log(ctx["cfg"].name, cycle, plan, previous, ctx["baselines"], snapshot, gate, promoted)
+    text = render_decision_log(ctx["cfg"].name, cycle, plan, previous, ctx["baselines"], snapshot, gate, promoted,
+                               ctx["task"].spec)
     (cycle_folder(ctx["folder"], cycle) / "decision_log.md").write_text(text, encoding="utf-8")
 
 
 def _finish(ctx, cycle: int, plan: dict, data: CycleData, previous: dict | None, records: list[dict]) -> dict:
-    """Snapshot, hard dimensions for the next cycle, gate, promotion, decision log; then mark the cycle done."""
+    """Snapshot, hard facets for the next cycle, gate, promotion, decision log; then mark the cycle done."""
     cfg, state, folder = ctx["cfg"], ctx["state"], cycle_folder(ctx["folder"], cycle)
     c = cfg.search
     best = (best_trials(records, c.metric, c.mode, 1) or [None])[0]
     snapshot = _snapshot(ctx, cycle, plan, records, best)
-    prompt = next(b["metrics"] for b in ctx["baselines"] if b["mode"] == "prompt_baseline")
-    gate = evaluate_gate(best["metrics"] if best else None, focus_dims=plan["focus_dims"],
+    gate = evaluate_gate(best["metrics"] if best else None, spec=ctx["task"].spec, focus_facets=focus_of(plan),
                          previous_best=previous["best"]["metrics"] if previous and previous["best"] else None,
-                         promoted=(state["promoted"] or {}).get("metrics"), prompt_baseline=prompt,
-                         min_json_valid_rate=cfg.gate.min_json_valid_rate,
-                         focus_min_improvement=cfg.gate.focus_min_improvement, mae_tolerance=cfg.gate.mae_tolerance)
+                         promoted=(state["promoted"] or {}).get("metrics"),
+                         baselines={b["mode"]: b["metrics"] for b in ctx["baselines"]},
+                         min_valid_rate=cfg.gate.min_valid_rate, focus_min_improvement=cfg.gate.focus_min_improvement,
+                         primary_tolerance=cfg.gate.primary_tolerance)
     write_json(gate, folder / "gate.json")
     if gate["passed"]:
         state["promoted"] = promote(ctx["folder"], cycle, best, plan["data_version"], gate)
@@ -241,13 +246,13 @@ def _finish(ctx, cycle: int, plan: dict, data: CycleData, previous: dict | None,
     _write_log(ctx, cycle, plan, previous, snapshot, gate, state["promoted"])
     if best is None:
         return _stop(ctx, cycle, records)
-    hard = choose_hard_dims(records, metric=c.metric, mode=c.mode, k_best=cfg.cycles.k_best,
-                            n_dims=cfg.cycles.n_dims, force_dims=cfg.cycles.force_dims)
-    write_json(hard, folder / "hard_dims.json")
+    hard = choose_hard_facets(records, ctx["task"].spec, metric=c.metric, mode=c.mode, k_best=cfg.cycles.k_best,
+                              n_facets=cfg.cycles.n_facets, force_facets=cfg.cycles.force_facets)
+    write_json(hard, folder / "hard_facets.json")
     state["cycles"][str(cycle)].update(status="done", best_trial=best["trial_id"], gate=gate["summary"])
     save_state(ctx["folder"], state)
     _print_cycle(cycle, snapshot, gate, hard)
-    return {"cycle": cycle, "records": records, "best": best, "hard_dims": hard, "data": data,
+    return {"cycle": cycle, "records": records, "best": best, "hard_facets": hard, "data": data,
             "space": plan["seeding"]["space"]}
 
 
@@ -255,7 +260,7 @@ def _snapshot(ctx, cycle, plan, records, best) -> dict:
     folder = cycle_folder(ctx["folder"], cycle)
     snapshot = {"campaign": ctx["cfg"].name, "cycle": cycle, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 "metric": ctx["cfg"].search.metric, "mode": ctx["cfg"].search.mode, "data_version": plan["data_version"],
-                "focus_dims": plan["focus_dims"], "eval_set": plan["eval_set"],
+                "task": ctx["task"].spec.to_dict(), "focus_facets": focus_of(plan), "eval_set": plan["eval_set"],
                 "best_trial": best["trial_id"] if best else None, "trials": records, "baselines": ctx["baselines"]}
     if cycle in ctx.get("search_wall", {}):
         wall, resumed = ctx["search_wall"][cycle]
@@ -284,7 +289,7 @@ def _load_done(ctx, cycle: int) -> dict:
     plan, snapshot = read_json(folder / "plan.json"), read_json(folder / "validation_snapshot.json")
     records = snapshot["trials"]
     best = next((r for r in records if r["trial_id"] == snapshot["best_trial"]), None)
-    return {"cycle": cycle, "records": records, "best": best, "hard_dims": read_json(folder / "hard_dims.json"),
+    return {"cycle": cycle, "records": records, "best": best, "hard_facets": read_hard_facets(folder),
             "data": _cycle_data(ctx, plan), "space": plan["seeding"]["space"]}
 
 
@@ -296,5 +301,5 @@ def _print_cycle(cycle: int, snapshot: dict, gate: dict, hard: dict) -> None:
     for check in gate["checks"]:
         if check["status"] == "fail":
             console.print(f"  ✗ {check['reason']}")
-    console.print(f"hard dimensions for the next cycle: {', '.join(hard['hard_dims']) or '—'} ({hard['reason']})")
+    console.print(f"hard facets for the next cycle: {', '.join(hard['hard_facets']) or '—'} ({hard['reason']})")
 

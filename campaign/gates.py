@@ -1,33 +1,39 @@
 """The promotion gate: may this cycle's best trial replace the promoted model?
 
-Every number is measured on the frozen eval set (``eval/...`` metrics). The
-cycle's best trial (the candidate) is promoted only if no check fails:
+Every number is measured on the frozen eval set (``eval/...`` metrics), and every
+name comes from the task's :class:`~campaign.tasks.base.TaskSpec`: its valid rate,
+its facet errors and its primary metric with its direction. The cycle's best
+trial (the candidate) is promoted only if no check fails:
 
-1. ``json_valid_rate``: its share of valid JSON outputs is at least
-   ``min_json_valid_rate`` (default 0.98).
-2. ``mae_raw_<dim>``, one per focus dimension: it must IMPROVE on the previous
-   cycle's best trial, i.e. be lower by more than ``focus_min_improvement``
-   (default 0.00). Cycle 1 has no previous cycle, so this is not applicable.
-3. ``mae_raw vs promoted``: its overall mae_raw is at most the promoted model's
-   plus ``mae_tolerance`` (default 0.00). Not applicable while nothing is promoted.
-4. ``mae_raw vs prompt_baseline``: its overall mae_raw is at most the un-tuned
-   base model's plus ``mae_tolerance``. Not applicable when the base model
-   produced no valid JSON (it then has no mae_raw).
+1. ``<valid_rate>`` (``json_valid_rate`` for the flagship): the share of outputs
+   that parse is at least ``min_valid_rate`` (default 0.98).
+2. One check per focus facet (``mae_raw_<dim>`` for the flagship): its error must
+   IMPROVE on the previous cycle's best trial, i.e. be lower by more than
+   ``focus_min_improvement`` (default 0.00). Cycle 1 has no previous cycle, so
+   this is not applicable.
+3. ``<primary> vs promoted``: the primary metric is no worse than the promoted
+   model's, in the task's direction, beyond ``primary_tolerance`` (default
+   0.00). Not applicable while nothing is promoted.
+4. ``<primary> vs best baseline``: the same against the best of all baselines
+   (model-free ones such as keyword rules, and the un-tuned base model). A
+   fine-tuned model that loses to keyword rules is not promoted. Baselines
+   without a value (no valid output) are left out; with none left, n/a.
 
 A check that is not applicable ("n/a") never blocks promotion. A candidate
-value that is missing because it produced no valid JSON fails its check.
+value that is missing because no output was valid fails its check.
 If no trial of the cycle finished there is no candidate and nothing is promoted.
 Comparisons allow 1e-9 of float rounding, so 0.98 passes a 0.98 threshold.
 
-Pure: plain dicts in, plain JSON-serialisable dicts out; no Ray, Optuna or torch.
+Pure: plain dicts and the task's spec in, plain JSON-serialisable dicts out;
+no Ray, Optuna or torch.
 """
 from __future__ import annotations
 
 import math
 
-from campaign.schema import DIMS
+from campaign.tasks.base import TaskSpec
 
-__all__ = ["evaluate_gate", "gate_table_markdown"]
+__all__ = ["evaluate_gate", "best_baseline", "gate_table_markdown"]
 
 _EPS = 1e-9  # float rounding allowance: a value on the threshold counts as on it
 
@@ -53,31 +59,32 @@ def _check(name, status, value, reference, threshold, reason, short=None) -> dic
             "threshold": threshold, "reason": reason, "_short": short or name}
 
 
-def _json_check(candidate: dict, minimum: float) -> dict:
-    v = _get(candidate, "eval/json_valid_rate")
+def _valid_check(candidate: dict, spec: TaskSpec, minimum: float) -> dict:
+    name = spec.valid_rate
+    v = _get(candidate, f"eval/{name}")
     if v is None:
-        return _check("json_valid_rate", "fail", None, minimum, f">= {minimum:.2f}",
-                      "the candidate reported no json_valid_rate")
+        return _check(name, "fail", None, minimum, f">= {minimum:.2f}", f"the candidate reported no {name}")
     status = "pass" if v >= minimum - _EPS else "fail"
-    return _check("json_valid_rate", status, v, minimum, f">= {minimum:.2f}",
-                  f"json_valid_rate {v:.2f} vs minimum {minimum:.2f}: {_delta(v - minimum)} "
-                  f"(must be at least {minimum:.2f})", short=f"json_valid_rate {v:.2f}")
+    return _check(name, status, v, minimum, f">= {minimum:.2f}",
+                  f"{name} {v:.2f} vs minimum {minimum:.2f}: {_delta(v - minimum)} "
+                  f"(must be at least {minimum:.2f})", short=f"{name} {v:.2f}")
 
 
-def _focus_checks(candidate: dict, previous_best: dict | None, focus_dims: list[str], min_imp: float) -> list:
-    if previous_best is None or not focus_dims:
+def _focus_checks(candidate: dict, previous_best: dict | None, spec: TaskSpec, focus: list[str],
+                  min_imp: float) -> list:
+    if previous_best is None or not focus:
         why = ("there is no previous cycle (cycle 1), so there is no previous best to improve on"
-               if previous_best is None else "no focus dimensions were chosen for this cycle")
-        return [_check("focus dimensions", "n/a", None, None, f"< reference - {min_imp:.2f}", why)]
+               if previous_best is None else f"no focus {spec.facet_kind}s were chosen for this cycle")
+        return [_check(f"focus {spec.facet_kind}s", "n/a", None, None, f"< reference - {min_imp:.2f}", why)]
     out = []
-    for dim in focus_dims:
-        name, key, thr = f"mae_raw_{dim}", f"eval/mae_raw_{dim}", f"< reference - {min_imp:.2f}"
+    for facet in focus:
+        name, key, thr = spec.facet_key(facet), spec.facet_key(facet, "eval"), f"< reference - {min_imp:.2f}"
         v, ref = _get(candidate, key), _get(previous_best, key)
         if ref is None:
-            out.append(_check(name, "n/a", v, None, thr, f"the previous cycle's best produced no valid JSON, "
+            out.append(_check(name, "n/a", v, None, thr, f"the previous cycle's best had no valid output, "
                               f"so there is no {name} to improve on"))
         elif v is None:
-            out.append(_check(name, "fail", None, ref, thr, f"the candidate produced no valid JSON, so there is "
+            out.append(_check(name, "fail", None, ref, thr, f"the candidate had no valid output, so there is "
                               f"no {name} (previous cycle's best {ref:.2f})", short=f"{name} missing"))
         else:
             status = "pass" if v - ref < -min_imp - _EPS else "fail"
@@ -87,40 +94,66 @@ def _focus_checks(candidate: dict, previous_best: dict | None, focus_dims: list[
     return out
 
 
-def _mae_check(candidate: dict, other: dict | None, label: str, what: str, tol: float, absent: str) -> dict:
-    name, thr = f"mae_raw vs {label}", f"<= reference + {tol:.2f}"
-    v, ref = _get(candidate, "eval/mae_raw"), _get(other, "eval/mae_raw")
+def _no_worse(v: float, ref: float, spec: TaskSpec, tol: float) -> bool:
+    return v <= ref + tol + _EPS if spec.mode == "min" else v >= ref - tol - _EPS
+
+
+def _primary_check(candidate: dict, other: dict | None, spec: TaskSpec, label: str, what: str, tol: float,
+                   absent: str) -> dict:
+    p = spec.primary
+    sign = "<=" if spec.mode == "min" else ">="
+    name, thr = f"{p} vs {label}", f"{sign} reference {'+' if spec.mode == 'min' else '-'} {tol:.2f}"
+    v, ref = _get(candidate, f"eval/{p}"), _get(other, f"eval/{p}")
     if other is None:
         return _check(name, "n/a", v, None, thr, absent)
     if ref is None:
-        rate = _get(other, "eval/json_valid_rate") or 0.0
-        return _check(name, "n/a", v, None, thr, f"{label} produced no valid JSON (json_valid_rate "
-                      f"{rate:.2f}), so there is no mae_raw to compare")
+        rate = _get(other, f"eval/{spec.valid_rate}") or 0.0
+        return _check(name, "n/a", v, None, thr, f"{what} had no valid output ({spec.valid_rate} "
+                      f"{rate:.2f}), so there is no {p} to compare")
     if v is None:
-        return _check(name, "fail", None, ref, thr, f"the candidate produced no valid JSON, so there is no "
-                      f"mae_raw to compare with {what}'s {ref:.2f}", short=f"{name} missing")
-    status = "pass" if v <= ref + tol + _EPS else "fail"
-    return _check(name, status, v, ref, thr, f"mae_raw {v:.2f} vs {ref:.2f} for {what}: {_delta(v - ref)} "
+        return _check(name, "fail", None, ref, thr, f"the candidate had no valid output, so there is no "
+                      f"{p} to compare with {what}'s {ref:.2f}", short=f"{name} missing")
+    status = "pass" if _no_worse(v, ref, spec, tol) else "fail"
+    return _check(name, status, v, ref, thr, f"{p} {v:.2f} vs {ref:.2f} for {what}: {_delta(v - ref)} "
                   f"(may be worse by at most {tol:.2f})", short=f"{name} {_delta(v - ref)}")
 
 
-def evaluate_gate(candidate: dict | None, *, focus_dims: list[str], previous_best: dict | None,
-                  promoted: dict | None, prompt_baseline: dict | None,
-                  min_json_valid_rate: float = 0.98, focus_min_improvement: float = 0.0,
-                  mae_tolerance: float = 0.0) -> dict:
+def best_baseline(baselines: dict[str, dict | None], spec: TaskSpec) -> tuple[str, dict] | None:
+    """The baseline with the best primary metric in the task's direction (None when none has one)."""
+    scored = [(name, m) for name, m in (baselines or {}).items() if _get(m, f"eval/{spec.primary}") is not None]
+    if not scored:
+        return None
+    sign = 1 if spec.mode == "min" else -1
+    return min(scored, key=lambda nm: (sign * _get(nm[1], f"eval/{spec.primary}"), nm[0]))
+
+
+def _baseline_check(candidate: dict, baselines: dict[str, dict | None], spec: TaskSpec, tol: float) -> dict:
+    best = best_baseline(baselines, spec)
+    if best is None:
+        why = ("no baseline metrics were given" if not baselines else
+               f"no baseline ({', '.join(sorted(baselines))}) had a valid output")
+        return _primary_check(candidate, None, spec, "best baseline", "the best baseline", tol,
+                              f"{why}, so there is no {spec.primary} to compare")
+    name, metrics = best
+    return _primary_check(candidate, metrics, spec, f"best baseline ({name})", name, tol, "")
+
+
+def evaluate_gate(candidate: dict | None, *, spec: TaskSpec, focus_facets: list[str], previous_best: dict | None,
+                  promoted: dict | None, baselines: dict[str, dict | None] | None = None,
+                  min_valid_rate: float = 0.98, focus_min_improvement: float = 0.0,
+                  primary_tolerance: float = 0.0) -> dict:
     """Run the gate's checks on the candidate's frozen-eval metrics; see the module docstring for the rule."""
-    unknown = [d for d in focus_dims if d not in DIMS]
+    unknown = [f for f in focus_facets if f not in spec.facets]
     if unknown:
-        raise ValueError(f"focus_dims: unknown dimension(s) {unknown}; choose from {list(DIMS)}")
+        raise ValueError(f"focus_facets: unknown {spec.facet_kind}(s) {unknown}; choose from {list(spec.facets)}")
     if candidate is None:
         checks = [_check("finished trial", "fail", None, None, "a finished trial", "no trial of this cycle finished")]
     else:
-        checks = [_json_check(candidate, min_json_valid_rate),
-                  *_focus_checks(candidate, previous_best, list(focus_dims), focus_min_improvement),
-                  _mae_check(candidate, promoted, "promoted", "the promoted model", mae_tolerance,
-                             "nothing is promoted yet, so there is no promoted model to compare with"),
-                  _mae_check(candidate, prompt_baseline, "prompt_baseline", "the prompt_baseline", mae_tolerance,
-                             "no prompt_baseline metrics were given, so there is no mae_raw to compare")]
+        checks = [_valid_check(candidate, spec, min_valid_rate),
+                  *_focus_checks(candidate, previous_best, spec, list(focus_facets), focus_min_improvement),
+                  _primary_check(candidate, promoted, spec, "promoted", "the promoted model", primary_tolerance,
+                                 "nothing is promoted yet, so there is no promoted model to compare with"),
+                  _baseline_check(candidate, baselines or {}, spec, primary_tolerance)]
     failed = [c for c in checks if c["status"] == "fail"]
     applicable = [c for c in checks if c["status"] != "n/a"]
     n_na = len(checks) - len(applicable)

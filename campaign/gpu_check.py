@@ -410,7 +410,8 @@ class _Shape:
 
         a = self.args
         rows = generate(a.gen_prompts, seed=GEN_ROWS_SEED)
-        cfg = {"model": self.model_cfg, "train": {"eval_batch_size": a.gen_batch, "hard_cases_k": 2}}
+        cfg = {"task": {"kind": "hidden_params"}, "model": self.model_cfg,
+               "train": {"eval_batch_size": a.gen_batch, "hard_cases_k": 2}}
         t = time.perf_counter()
         scores, details = evaluate_rows(self.model, self.tok, rows, cfg, self.device, "valid")
         self.r["generate"] = {"prompts": len(rows), "batch": a.gen_batch, "max_new_tokens": a.max_new_tokens,

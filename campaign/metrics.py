@@ -10,6 +10,7 @@ import json
 import math
 from typing import Any, Sequence
 
+from campaign.numeric import percentile  # noqa: F401 - re-exported
 from campaign.schema import DIMS, VALUE_MAX, VALUE_MIN
 
 __all__ = ["parse_prediction", "score", "sample_error", "hard_cases", "percentile", "INVALID_ERROR"]
@@ -47,16 +48,6 @@ def parse_prediction(text: str) -> tuple[dict[str, float] | None, str | None]:
             return None, f"{dim}={v} out of range"
         values[dim] = float(v)
     return values, None
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    """Linear-interpolated percentile (as numpy's default), without numpy."""
-    if not values:
-        return math.nan
-    xs = sorted(values)
-    pos = (len(xs) - 1) * q / 100.0
-    lo, hi = math.floor(pos), math.ceil(pos)
-    return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
 
 
 def _r2(targets: list[dict], preds: list[dict]) -> float:

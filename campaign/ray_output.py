@@ -146,7 +146,7 @@ _SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSWORD|API_KEY|ACCESS_KEY|PRIVATE_KEY
 
 def secret_values(env=None) -> list[bytes]:
     """Values of secret-looking environment variables (``HF_TOKEN``, ``WANDB_API_KEY``, ...), longest first."""
-    from campaign.tracking import SECRET_ENV
+    from campaign.environment import SECRET_ENV
 
     env = os.environ if env is None else env
     values = {v for k, v in env.items() if (k in SECRET_ENV or _SECRET_NAME.search(k)) and len(v) >= 8}

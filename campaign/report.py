@@ -16,6 +16,9 @@ import tempfile
 from pathlib import Path
 
 from campaign.charts import PALETTE, bar_chart, fmt, grouped_bar_chart, heatmap, num
+from campaign.decisions import facets_record
+from campaign.gates import best_baseline
+from campaign.tasks.base import TaskSpec, task_or_default
 
 __all__ = ["render_report", "write_report", "find_browser", "screenshot_report"]
 
@@ -163,112 +166,126 @@ def _baseline_cycle(done: list[dict]) -> dict | None:
     return next((c for c in reversed(done) if c["snapshot"].get("baselines")), None)
 
 
+def _spec(view: dict) -> TaskSpec:
+    """The campaign's task spec (views of campaigns from before tasks were plug-ins: the default task)."""
+    return TaskSpec.from_dict(view["task"]) if view.get("task") else task_or_default(None).spec
+
+
+def _better(spec: TaskSpec) -> str:
+    return "lower is better" if spec.mode == "min" else "higher is better"
+
+
 def _scale(view: dict) -> tuple:
     """One colour range and one bar maximum for every cycle, so cycles compare at a glance."""
-    heat, bars = [], []
+    spec, heat, bars = _spec(view), [], []
     for c in _finished(view):
         for t in c["snapshot"].get("trials") or []:
-            heat += [v for v in (_m(t, f"valid/mae_raw_{d}") for d in view.get("dims") or []) if v is not None]
-            bars += [v for v in [_m(t, "eval/mae_raw")] if v is not None]
+            heat += [v for v in (_m(t, spec.facet_key(f, "valid")) for f in spec.facets) if v is not None]
+            bars += [v for v in [_m(t, f"eval/{spec.primary}")] if v is not None]
     return min(heat, default=None), max(heat, default=None), max(bars, default=None)
 
 
 # -- sections ---------------------------------------------------------------------------------
 
 def _cards(view: dict) -> str:
-    promoted, done = view.get("promoted"), _finished(view)
+    promoted, done, spec = view.get("promoted"), _finished(view), _spec(view)
+    p, v = spec.primary, spec.valid_rate
     cards = [(f"{len(done)} / {len(view.get('cycles') or [])}", "cycles finished")]
     if promoted:
         pm = promoted.get("metrics") or {}
-        cards += [(fmt(pm.get("eval/mae_raw")),
-                   f"promoted eval mae_raw (cycle {promoted.get('cycle')}, trial #{promoted.get('trial')})"),
-                  (fmt(pm.get("eval/json_valid_rate")), "promoted eval json_valid_rate")]
+        cards += [(fmt(pm.get(f"eval/{p}")),
+                   f"promoted eval {p} (cycle {promoted.get('cycle')}, trial #{promoted.get('trial')})"),
+                  (fmt(pm.get(f"eval/{v}")), f"promoted eval {v}")]
     else:
         cards.append(("—", "nothing promoted yet"))
     src = _baseline_cycle(done)
-    baselines = src["snapshot"]["baselines"] if src else []
-    rule = next((b for b in baselines if b.get("mode") == "rule_baseline"), None)
-    if rule:
-        cards.append((fmt(_m(rule, "eval/mae_raw")), "rule_baseline eval mae_raw (no model)"))
+    best = best_baseline({b.get("mode"): b.get("metrics") for b in (src["snapshot"]["baselines"] if src else [])}, spec)
+    if best:
+        cards.append((fmt(_m({"metrics": best[1]}, f"eval/{p}")), f"best baseline: {best[0]} eval {p}"))
     return '<div class="cards">' + "".join(
         f'<div class="card"><b>{_e(v)}</b><span>{_e(t)}</span></div>' for v, t in cards) + "</div>"
 
 
 def _summary(view: dict) -> str:
-    rows = []
+    spec, rows = _spec(view), []
     for c in view.get("cycles") or []:
         best, status = _best(c.get("snapshot")), str(c.get("status") or "—")
         data = _Raw(f"<b>{_e(c.get('data_version') or '—')}</b><br><span class='muted'>"
                     f"{_e(c.get('data_summary') or '')}</span>")
         rows.append([c.get("cycle"), _badge(_BADGE.get(status, "na"), status), data,
-                     ", ".join(c.get("focus_dims") or []) or "—", _trial_name(best),
-                     fmt(_m(best, "eval/mae_raw")), _verdict(c.get("gate"))])
-    headers = ["cycle", "status", "data", "focus dims", "best trial", "eval mae_raw", "gate"]
+                     ", ".join(c.get("focus_facets") or []) or "—", _trial_name(best),
+                     fmt(_m(best, f"eval/{spec.primary}")), _verdict(c.get("gate"))])
+    headers = ["cycle", "status", "data", f"focus {spec.facet_kind}s", "best trial", f"eval {spec.primary}", "gate"]
     table = _table(headers, rows, {0, 5}, {0, 4, 6}) if rows else "<p class='muted'>No cycles yet.</p>"
     p = view.get("promoted")
     line = "<p class='line'>Currently promoted: <b>nothing promoted yet</b></p>"
     if p:
         line = (f"<p class='line'>Currently promoted: <b>cycle {_e(p.get('cycle'))}, trial #{_e(p.get('trial'))}"
-                f"</b> <code>{_e(p.get('trial_id'))}</code> on data {_e(p.get('data_version'))} — eval mae_raw "
-                f"<b>{fmt((p.get('metrics') or {}).get('eval/mae_raw'))}</b></p>")
+                f"</b> <code>{_e(p.get('trial_id'))}</code> on data {_e(p.get('data_version'))} — eval "
+                f"{_e(spec.primary)} <b>{fmt((p.get('metrics') or {}).get(f'eval/{spec.primary}'))}</b></p>")
     return _section("summary", "Summary", _cards(view) + line + table)
 
 
-def _hard_dims(view: dict) -> str:
-    lines = []
+def _hard_facets(view: dict) -> str:
+    spec, lines = _spec(view), []
     for c in view.get("cycles") or []:
-        hd, n = c.get("hard_dims"), _e(c.get("cycle"))
+        hd, n = c.get("hard_facets") or c.get("hard_dims"), _e(c.get("cycle"))
         if not hd:
             lines.append(f"<p class='line'><b>Cycle {n}:</b> <span class='muted'>not chosen yet</span></p>")
             continue
+        hd = facets_record(hd)
         forced = " " + _badge("wait", "forced") if hd.get("forced") else ""
-        dims = ", ".join(hd.get("hard_dims") or []) or "—"
-        per = " · ".join(f"{d} {fmt(v)}" for d, v in (hd.get("per_dim_mae") or {}).items())
-        per = f"<br><span class='mono muted'>valid mae_raw per dim: {_e(per)}</span>" if per else ""
-        lines.append(f"<p class='line'><b>Cycle {n} → next cycle focuses on {_e(dims)}</b>{forced}"
+        facets = ", ".join(hd.get("hard_facets") or []) or "—"
+        per = " · ".join(f"{d} {fmt(v)}" for d, v in (hd.get("per_facet_error") or {}).items())
+        error = spec.facet_error.format(facet=f"<{spec.facet_kind}>")
+        per = f"<br><span class='mono muted'>valid {_e(error)} per {spec.facet_kind}: {_e(per)}</span>" if per else ""
+        lines.append(f"<p class='line'><b>Cycle {n} → next cycle focuses on {_e(facets)}</b>{forced}"
                      f"<br><span class='muted'>{_e(hd.get('reason') or '')}</span>{per}</p>")
-    return _section("hard-dims", "Hard dimensions chosen for the next cycle",
+    return _section("hard-facets", f"Hard {spec.facet_kind}s chosen for the next cycle",
                     "".join(lines) or "<p class='muted'>No cycles yet.</p>")
 
 
 def _focus(view: dict) -> str:
-    done, cycles = _finished(view), view.get("cycles") or []
-    focus = [d for d in view.get("dims") or [] if any(d in (c.get("focus_dims") or []) for c in cycles)]
+    done, cycles, spec = _finished(view), view.get("cycles") or [], _spec(view)
+    kind = spec.facet_kind
+    focus = [f for f in spec.facets if any(f in (c.get("focus_facets") or []) for c in cycles)]
     if not done:
-        return _section("focus", "Focus dimensions, cycle over cycle", _NONE_YET)
-    keys = [("mae_raw (overall)", "eval/mae_raw")] + [(d, f"eval/mae_raw_{d}") for d in focus]
+        return _section("focus", f"Focus {kind}s, cycle over cycle", _NONE_YET)
+    keys = [(f"{spec.primary} (overall)", f"eval/{spec.primary}")] + [(f, spec.facet_key(f, "eval")) for f in focus]
     bests = [_best(c["snapshot"]) for c in done]
     values = [[_m(b, key) for b in bests] for _, key in keys]
     series = [f"cycle {c.get('cycle')}" for c in done]
-    chart = grouped_bar_chart([k for k, _ in keys], series, values, unit="best trial's eval mae_raw (lower is better)",
-                              title="Best trial's eval mae_raw per focus dimension, per cycle")
-    headers = ["dimension"] + [h for i, s in enumerate(series) for h in [s] + [f"Δ vs {series[i - 1]}"] * (i > 0)]
+    error = spec.facet_error.format(facet=f"<{kind}>")
+    chart = grouped_bar_chart([k for k, _ in keys], series, values, unit=f"best trial's eval {error} (lower is better)",
+                              title=f"Best trial's eval {error} per focus {kind}, per cycle")
+    headers = [kind] + [h for i, s in enumerate(series) for h in [s] + [f"Δ vs {series[i - 1]}"] * (i > 0)]
     rows = [[name] + [c for i, v in enumerate(vals) for c in [fmt(v)] + [_delta(v, vals[i - 1])] * (i > 0)]
             for (name, _), vals in zip(keys, values)]
-    note = "" if focus else "<p class='muted'>No focus dimensions yet (cycle 1 has none): overall only.</p>"
+    note = "" if focus else f"<p class='muted'>No focus {kind}s yet (cycle 1 has none): overall only.</p>"
     table = _table(headers, rows, set(range(1, len(headers))))
-    return _section("focus", "Focus dimensions, cycle over cycle",
+    return _section("focus", f"Focus {kind}s, cycle over cycle",
                     f"{note}<div class='row'><div>{chart}</div><div class='grow'>{table}"
                     "<p class='muted'>Δ: red = worse (error went up), green = better.</p></div></div>")
 
 
 def _baselines(view: dict) -> str:
-    done, promoted = _finished(view), view.get("promoted") or {}
+    done, promoted, spec = _finished(view), view.get("promoted") or {}, _spec(view)
+    p, v = f"eval/{spec.primary}", f"eval/{spec.valid_rate}"
     if not done:
         return _section("baselines", "Baselines vs fine-tuned", _NONE_YET)
     src = _baseline_cycle(done) or done[-1]
-    bars = [{"label": b.get("mode"), "value": _m(b, "eval/mae_raw"), "colour": "#9aa5b1", "gap": "no valid JSON",
-             "note": f"json_valid {fmt(_m(b, 'eval/json_valid_rate'))}"}
+    bars = [{"label": b.get("mode"), "value": _m(b, p), "colour": "#9aa5b1", "gap": "no valid output",
+             "note": f"{spec.valid_rate} {fmt(_m(b, v))}"}
             for b in src["snapshot"].get("baselines") or []]
     for i, c in enumerate(done):
         best = _best(c["snapshot"])
         chosen = best is not None and best.get("trial_id") == promoted.get("trial_id")
-        bars.append({"label": f"cycle {c.get('cycle')} best ({_trial_name(best)})", "value": _m(best, "eval/mae_raw"),
+        bars.append({"label": f"cycle {c.get('cycle')} best ({_trial_name(best)})", "value": _m(best, p),
                      "colour": PALETTE[i % len(PALETTE)], "highlight": chosen,
-                     "gap": "no valid JSON" if best else "no finished trial",
-                     "note": f"json_valid {fmt(_m(best, 'eval/json_valid_rate'))}" + (" · promoted" * chosen)})
-    chart = bar_chart(bars, title="Eval mae_raw: baselines and each cycle's best trial", width=1000,
-                      unit="eval mae_raw on the frozen eval set (lower is better)")
+                     "gap": "no valid output" if best else "no finished trial",
+                     "note": f"{spec.valid_rate} {fmt(_m(best, v))}" + (" · promoted" * chosen)})
+    chart = bar_chart(bars, title=f"Eval {spec.primary}: baselines and each cycle's best trial", width=1000,
+                      unit=f"eval {spec.primary} on the frozen eval set ({_better(spec)})")
     rows = (src["snapshot"].get("eval_set") or {}).get("rows", "—")
     intro = (f"<p class='sub'>Baselines from cycle {_e(src.get('cycle'))}'s snapshot, same frozen eval set "
              f"({_e(rows)} rows). ★ = promoted.</p>")
@@ -285,39 +302,42 @@ def _error_row(error, span: int) -> _Raw:
     return _Raw(f"<tr class='errrow'><td></td><td colspan='{span - 1}'>{inner}</td></tr>")
 
 
-def _trial_rows(trials: list[dict], best_id) -> list:
+def _trial_rows(trials: list[dict], best_id, spec: TaskSpec) -> list:
     rows = []
     for t in trials:
         ok = t.get("state") == "TERMINATED"
         rows.append([("★ " if t.get("trial_id") == best_id else "") + _trial_name(t),
                      _badge("ok" if ok else "bad", str(t.get("state") or "—").lower()),
                      _short_config(t.get("config")), fmt(_m(t, "valid/objective")),
-                     fmt(_m(t, "eval/json_valid_rate")), fmt(_m(t, "eval/mae_raw")), fmt(_m(t, "time_total_s"), 0)])
+                     fmt(_m(t, f"eval/{spec.valid_rate}")), fmt(_m(t, f"eval/{spec.primary}")),
+                     fmt(_m(t, "time_total_s"), 0)])
         if t.get("error"):
             rows.append(_error_row(t["error"], 7))
     return rows
 
 
 def _trials(cycle: dict, view: dict, scale: tuple) -> str:
-    snap, dims, n = cycle["snapshot"], view.get("dims") or [], cycle.get("cycle")
+    spec, snap, n = _spec(view), cycle["snapshot"], cycle.get("cycle")
+    facets, p, kind = list(spec.facets), spec.primary, spec.facet_kind
+    error = spec.facet_error.format(facet=f"<{kind}>")
     trials, best_id = snap.get("trials") or [], snap.get("best_trial")
-    bars = [{"label": _trial_name(t), "value": _m(t, "eval/mae_raw"), "highlight": t.get("trial_id") == best_id,
+    bars = [{"label": _trial_name(t), "value": _m(t, f"eval/{p}"), "highlight": t.get("trial_id") == best_id,
              "colour": PALETTE[1] if t.get("trial_id") == best_id else PALETTE[0],
-             "gap": "failed" if t.get("state") == "ERROR" else "no valid JSON"} for t in trials]
-    bar = bar_chart(bars, title=f"Cycle {n}: eval mae_raw per trial", max_value=scale[2], width=430,
-                    unit="eval mae_raw, lower is better")
+             "gap": "failed" if t.get("state") == "ERROR" else "no valid output"} for t in trials]
+    bar = bar_chart(bars, title=f"Cycle {n}: eval {p} per trial", max_value=scale[2], width=430,
+                    unit=f"eval {p}, {_better(spec)}")
     best_row = next((i for i, t in enumerate(trials) if t.get("trial_id") == best_id), None)
-    grid = [[_m(t, f"valid/mae_raw_{d}") for d in dims] for t in trials]
-    heat = heatmap([_trial_name(t) for t in trials], dims, grid,
-                   highlight=best_row, vmin=scale[0], vmax=scale[1], title=f"Cycle {n}: valid mae_raw per dimension")
-    table = _table(["trial", "state", "searched config", "valid objective", "eval json_valid", "eval mae_raw",
-                    "wall s"], _trial_rows(trials, best_id), {3, 4, 5, 6}, {0, 1})
+    grid = [[_m(t, spec.facet_key(f, "valid")) for f in facets] for t in trials]
+    heat = heatmap([_trial_name(t) for t in trials], facets, grid,
+                   highlight=best_row, vmin=scale[0], vmax=scale[1], title=f"Cycle {n}: valid {error} per {kind}")
+    table = _table(["trial", "state", "searched config", "valid objective", f"eval {spec.valid_rate}", f"eval {p}",
+                    "wall s"], _trial_rows(trials, best_id, spec), {3, 4, 5, 6}, {0, 1})
     intro = (f"<p class='sub'>Data <b>{_e(cycle.get('data_version') or '—')}</b>: "
              f"{_e(cycle.get('data_summary') or '')}"
              f"<br>Seeding: {_e(cycle.get('seeding') or '—')}<br>★ best trial by {_e(snap.get('metric') or '—')}"
              f" ({_e(snap.get('mode') or '—')})</p>")
-    charts = (f"<div class='row'><div><h3>Eval mae_raw per trial</h3>{bar}</div>"
-              f"<div><h3>Valid mae_raw per dimension</h3>{heat}</div></div>")
+    charts = (f"<div class='row'><div><h3>Eval {_e(p)} per trial</h3>{bar}</div>"
+              f"<div><h3>Valid {_e(error)} per {kind}</h3>{heat}</div></div>")
     return _section(f"trials-cycle-{n}", f"Cycle {n}: trials", intro + charts + table)
 
 
@@ -337,7 +357,8 @@ def _case_row(case: dict) -> list:
     pred = _json_cell(case["prediction"]) if case.get("prediction") is not None else _Raw(
         f"<code class='wrap'>{_e(case.get('output') or '')}</code><br>"
         f"<span class='err'>{_e(case.get('invalid_reason') or 'invalid output')}</span>")
-    return [_Raw(f"<code>{_e(case.get('id'))}</code>"), case.get("request"), _json_cell(case.get("target")),
+    return [_Raw(f"<code>{_e(case.get('id'))}</code>"), case.get("input", case.get("request")),
+            _json_cell(case.get("target")),
             pred, _case_error(case)]
 
 
@@ -347,7 +368,7 @@ def _hard_cases(view: dict) -> str:
         cases = (c["snapshot"].get("hard_cases") or {}).get("eval") or []
         parts.append(f"<h3>Cycle {_e(c.get('cycle'))} — best trial {_e(_trial_name(_best(c['snapshot'])))}, "
                      "eval hard cases</h3>")
-        parts.append(_table(["id", "request", "target", "prediction", "error"], [_case_row(k) for k in cases], {4})
+        parts.append(_table(["id", "input", "target", "prediction", "error"], [_case_row(k) for k in cases], {4})
                      if cases else "<p class='muted'>No hard cases recorded.</p>")
     return _section("hard-cases", "Hard cases (eval, best trial)", "".join(parts) or _NONE_YET)
 
@@ -375,14 +396,15 @@ def _gates(view: dict) -> str:
 def render_report(view: dict) -> str:
     """The whole report as one HTML string (UTF-8, no external resources, no JavaScript)."""
     scale, done = _scale(view), _finished(view)
-    sections = [_summary(view), _focus(view), _baselines(view), _gates(view), _hard_dims(view),
+    sections = [_summary(view), _focus(view), _baselines(view), _gates(view), _hard_facets(view),
                 *(_trials(c, view, scale) for c in done), _hard_cases(view)]
-    ids = ["summary", "focus", "baselines", "gates", "hard-dims", *(f"trials-cycle-{c.get('cycle')}" for c in done),
+    ids = ["summary", "focus", "baselines", "gates", "hard-facets", *(f"trials-cycle-{c.get('cycle')}" for c in done),
            "hard-cases"]
     nav = "<nav>" + "".join(f'<a href="#{_e(i)}">{_e(i)}</a>' for i in ids) + "</nav>"
     title = f"Campaign {view.get('campaign') or '—'}"
     sub = (f"generated {view.get('generated') or '—'} · metric {view.get('metric') or '—'} "
-           f"({view.get('mode') or '—'}) · dims {', '.join(view.get('dims') or []) or '—'}")
+           f"({view.get('mode') or '—'}) · task {_spec(view).kind} · {_spec(view).facet_kind}s "
+           f"{', '.join(_spec(view).facets) or '—'}")
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
             f"<title>{_e(title)}</title><style>{_CSS}</style></head><body><main>"

@@ -10,12 +10,12 @@ import functools
 import os
 from pathlib import Path
 
-from campaign.baselines import score_model_free
 from campaign.errors import SearchInterrupted
 from campaign.progress import console
 from campaign.ray_output import save_ray_logs
 from campaign.search import tune_space
 from campaign.seeding import optuna_point
+from campaign.tasks.base import get_task
 from campaign.tracking import wandb_callbacks
 
 __all__ = ["TRIAL_FN_CPU", "SearchInterrupted", "smoke_overrides", "max_concurrent_trials", "resolve_model_path",
@@ -54,7 +54,7 @@ def resolve_model_path(cfg) -> str:
         return str(local.resolve()) if local.is_dir() else cfg.model.base_model
     from campaign.tiny_model import ensure_tiny_model
 
-    return str(ensure_tiny_model())
+    return str(ensure_tiny_model(task=get_task(cfg.task.kind)))
 
 
 class RaySession:
@@ -107,13 +107,13 @@ class RaySession:
         return ray.remote(**ray_task_options(self.cfg.resources.plan()))(fn)
 
     def baselines(self, train_rows: list[dict], eval_rows: list[dict]) -> list[dict]:
-        """mean_baseline and rule_baseline here; prompt_baseline in a Ray task (it loads the model)."""
+        """The task's model-free baselines here; prompt_baseline in a Ray task (it loads the model)."""
         import ray
 
         from trainables.baseline_task import prompt_baseline
 
         out = [{"mode": mode, "metrics": {f"eval/{k}": v for k, v in scores.items()}}
-               for mode, scores in score_model_free(train_rows, eval_rows).items()]
+               for mode, scores in get_task(self.cfg.task.kind).baselines(train_rows, eval_rows).items()]
         task = self._task(prompt_baseline).remote(self.worker_config(), self.model_path, eval_rows, self.files_ref)
         scores, _ = ray.get(task)
         out.append({"mode": "prompt_baseline", "metrics": scores})

@@ -14,46 +14,21 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
+
+from campaign.tasks.rows import DataValidationError, Problem
 
 DIMS: tuple[str, ...] = ("energy", "warmth", "brightness", "acousticness", "complexity", "nostalgia")
 VALUE_MIN, VALUE_MAX = 0, 100
 REQUIRED_KEYS = ("request", "hidden_params")
 OPTIONAL_KEYS = ("id", "lang", "source")
 LANGS = ("en", "ja")
-MAX_PROBLEMS_SHOWN = 20
 
 __all__ = [
     "DIMS", "VALUE_MIN", "VALUE_MAX", "Problem", "DataValidationError", "features",
     "arrow_schema", "validate_rows", "row_id", "detect_lang", "target_json",
 ]
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One validation failure, located by file, 1-based row and field."""
-
-    file: str
-    row: int | None
-    field: str | None
-    message: str
-
-    def __str__(self) -> str:
-        where = self.file if self.row is None else f"{self.file}: row {self.row}"
-        return f"{where}: {'field ' + repr(self.field) + ': ' if self.field else ''}{self.message}"
-
-
-class DataValidationError(ValueError):
-    """Raised when a dataset fails validation; carries every problem found."""
-
-    def __init__(self, problems: list[Problem]):
-        self.problems = problems
-        shown = "\n  ".join(str(p) for p in problems[:MAX_PROBLEMS_SHOWN])
-        more = len(problems) - MAX_PROBLEMS_SHOWN
-        tail = f"\n  … and {more} more" if more > 0 else ""
-        super().__init__(f"{len(problems)} data problem(s); nothing was written:\n  {shown}{tail}")
 
 
 def features():

@@ -101,8 +101,23 @@ def copy_best_adapter(record: dict, folder: Path, lineage: dict | None = None) -
     return dst
 
 
+def spec_of(snapshot: dict):
+    """The task spec a snapshot was written for (snapshots from before tasks were plug-ins: the default task)."""
+    from campaign.tasks.base import TaskSpec, task_or_default
+
+    return TaskSpec.from_dict(snapshot["task"]) if snapshot.get("task") else task_or_default(None).spec
+
+
+def summary_columns(snapshot: dict) -> list[str]:
+    spec = spec_of(snapshot)
+    return ["trial", "state", "searched config", "valid objective", f"eval {spec.valid_rate}", f"eval {spec.primary}",
+            "wall s"]
+
+
 def summary_rows(snapshot: dict) -> list[list[str]]:
     """Rows of the printed summary table: trials, then baselines, on the frozen eval set."""
+    spec = spec_of(snapshot)
+    valid, primary = f"eval/{spec.valid_rate}", f"eval/{spec.primary}"
     def f(v, fmt="{:.2f}"):
         return "—" if v is None else fmt.format(v)
 
@@ -114,11 +129,11 @@ def summary_rows(snapshot: dict) -> list[list[str]]:
         m = r["metrics"]
         best = "★" if r["trial_id"] == snapshot.get("best_trial") else ""
         rows.append([f"{r['trial']}{best}", r["state"].lower(), " ".join(short(k, v) for k, v in r["config"].items()),
-                     f(m.get("valid/objective")), f(m.get("eval/json_valid_rate")), f(m.get("eval/mae_raw")),
+                     f(m.get("valid/objective")), f(m.get(valid)), f(m.get(primary)),
                      f(m.get("time_total_s"), "{:.0f}")])
     for b in snapshot["baselines"]:
         m = b["metrics"]
-        rows.append([b["mode"], "", "", "", f(m.get("eval/json_valid_rate")), f(m.get("eval/mae_raw")), ""])
+        rows.append([b["mode"], "", "", "", f(m.get(valid)), f(m.get(primary)), ""])
     return rows
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from campaign.data.io import write_json
 
-__all__ = ["STATE_FILE", "new_state", "load_state", "save_state", "mark_driver", "cycle_folder", "read_json", "driver_alive",
+__all__ = ["focus_of", "read_hard_facets", "STATE_FILE", "new_state", "load_state", "save_state", "mark_driver", "cycle_folder", "read_json", "driver_alive",
            "promote", "load_view"]
 
 STATE_FILE = "campaign.json"
@@ -90,9 +90,23 @@ def promote(folder: Path, cycle: int, best: dict, data_version: str, gate: dict)
     return record
 
 
+def focus_of(record: dict | None) -> list[str]:
+    """A plan's or cycle's focus facets (``focus_dims`` in folders written before facets had their name)."""
+    record = record or {}
+    return list(record.get("focus_facets", record.get("focus_dims")) or [])
+
+
+def read_hard_facets(cycle_dir: Path) -> dict | None:
+    """A cycle's hard-facet choice (``hard_dims.json`` in folders written before facets had their name)."""
+    from campaign.decisions import facets_record
+
+    record = read_json(Path(cycle_dir) / "hard_facets.json") or read_json(Path(cycle_dir) / "hard_dims.json")
+    return facets_record(record) if record is not None else None
+
+
 def load_view(folder: Path) -> dict:
     """Everything the report shows, as plain data (see ``campaign.report``)."""
-    from campaign.schema import DIMS
+    from campaign.tasks.base import DEFAULT_KIND, get_task
 
     state = load_state(folder)
     cfg = state["config"]
@@ -101,11 +115,13 @@ def load_view(folder: Path) -> dict:
         cs = state["cycles"][key]
         cf = cycle_folder(folder, int(key))
         plan = read_json(cf / "plan.json") or {}
-        cycles.append({"cycle": int(key), "status": cs["status"], "focus_dims": plan.get("focus_dims", []),
+        cycles.append({"cycle": int(key), "status": cs["status"], "focus_facets": focus_of(plan),
                        "data_version": plan.get("data_version"), "data_summary": plan.get("data_summary", ""),
                        "seeding": (plan.get("seeding") or {}).get("summary", ""),
                        "snapshot": read_json(cf / "validation_snapshot.json") if cs["status"] == "done" else None,
-                       "hard_dims": read_json(cf / "hard_dims.json"), "gate": read_json(cf / "gate.json")})
+                       "hard_facets": read_hard_facets(cf), "gate": read_json(cf / "gate.json")})
+    spec = get_task((cfg.get("task") or {}).get("kind", DEFAULT_KIND)).spec
     return {"campaign": state["campaign"], "generated": _now(), "metric": cfg["search"]["metric"],
-            "mode": cfg["search"]["mode"], "dims": list(DIMS), "cycles": cycles, "promoted": state["promoted"],
+            "mode": cfg["search"]["mode"], "task": spec.to_dict(), "facets": list(spec.facets),
+            "cycles": cycles, "promoted": state["promoted"],
             "status": state["status"], "stop_reason": state.get("stop_reason")}

@@ -64,7 +64,7 @@ import socket
 import time
 from pathlib import Path
 
-from campaign.state import cycle_folder, driver_alive, load_state, read_json
+from campaign.state import cycle_folder, driver_alive, focus_of, load_state, read_json
 
 __all__ = ["campaign_status", "cycle_rows", "live_trials", "read_live", "running_line"]
 
@@ -254,14 +254,20 @@ def _live_counts(folder: Path, num_samples: int, metric: str, mode: str,
             live["running_trials"])
 
 
+def _primary(state: dict) -> str:
+    from campaign.tasks.base import DEFAULT_KIND, get_task
+
+    return get_task((state["config"].get("task") or {}).get("kind", DEFAULT_KIND)).spec.primary
+
+
 def cycle_rows(folder: Path, state: dict) -> list[dict]:
-    cfg = state["config"]["search"]
+    cfg, primary = state["config"]["search"], _primary(state)
     driver = _driver(state)
     rows = []
     for key in sorted(state["cycles"], key=int):
         cs, cf = state["cycles"][key], cycle_folder(folder, int(key))
         row = {"cycle": int(key), "status": cs["status"], "data_version": cs.get("data_version"),
-               "focus_dims": cs.get("focus_dims") or [], "gate": cs.get("gate") or "—", "running_trials": []}
+               "focus_facets": focus_of(cs), "gate": cs.get("gate") or "—", "running_trials": []}
         snap = read_json(cf / "validation_snapshot.json") if cs["status"] in ("done", "failed") else None
         if snap:
             trials = snap["trials"]
@@ -270,7 +276,7 @@ def cycle_rows(folder: Path, state: dict) -> list[dict]:
             row["counts"] = f"{done} / 0 / {failed} / 0"
             best = next((t for t in trials if t["trial_id"] == snap["best_trial"]), None)
             row["best"] = (f"trial {best['trial']}: valid {_f(best['metrics'].get(cfg['metric']))}, "
-                           f"eval mae_raw {_f(best['metrics'].get('eval/mae_raw'))}") if best else "—"
+                           f"eval {primary} {_f(best['metrics'].get(f'eval/{primary}'))}") if best else "—"
         else:
             row["counts"], row["best"], row["running_trials"] = _live_counts(cf, cfg["num_samples"], cfg["metric"],
                                                                              cfg["mode"], driver)
@@ -302,9 +308,9 @@ def campaign_status(folder: Path) -> list:
     if any(r["status"] == "searching" for r in rows):
         lines.append("  (a searching cycle is read from Tune's saved experiment state, up to ~10 s old, with the "
                      "attempts log and Train checkpoints, which are current)")
-    p = state.get("promoted")
+    p, primary = state.get("promoted"), _primary(state)
     lines.append("promoted: " + (f"cycle {p['cycle']} trial {p['trial']} ({p['trial_id']}, data {p['data_version']}), "
-                                 f"eval mae_raw {_f(p['metrics'].get('eval/mae_raw'))}" if p else "nothing yet"))
+                                 f"eval {primary} {_f(p['metrics'].get(f'eval/{primary}'))}" if p else "nothing yet"))
     for h in state.get("history", []):
         lines.append(f"  cycle {h['cycle']} gate: {h['verdict']} · {h['summary']}")
     return lines

@@ -7,23 +7,11 @@ with no reachable service stops the campaign before any trial starts, and
 from __future__ import annotations
 
 import os
-import socket
 
+from campaign.environment import SECRET_ENV, WANDB_HOST, can_connect  # noqa: F401 - re-exported
 from campaign.errors import ConfigError
 
 __all__ = ["resolve_wandb_mode", "worker_env", "wandb_callbacks", "can_connect", "SECRET_ENV"]
-
-SECRET_ENV = ("HF_TOKEN", "WANDB_API_KEY", "HUGGING_FACE_HUB_TOKEN")
-WANDB_HOST = ("api.wandb.ai", 443)
-
-
-def can_connect(host: tuple[str, int], timeout: float = 3.0) -> bool:
-    """Whether a TCP connection to ``(host, port)`` opens within ``timeout`` seconds."""
-    try:
-        with socket.create_connection(host, timeout=timeout):
-            return True
-    except OSError:
-        return False
 
 
 def resolve_wandb_mode(requested: str, env=None, reachable=can_connect) -> tuple[str, str]:

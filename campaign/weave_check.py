@@ -15,7 +15,7 @@ import sys
 from urllib.parse import urlparse
 
 from campaign.errors import ConfigError
-from campaign.tracking import SECRET_ENV, can_connect
+from campaign.environment import SECRET_ENV, can_connect
 
 __all__ = ["weave_urls", "weave_env", "check_weave", "redact"]
 

@@ -91,14 +91,14 @@ def _cycle1() -> dict:
          "threshold": "<= prompt_baseline", "reason": "prompt_baseline produced no valid JSON"},
         {"check": "mae_vs_rule_baseline", "status": "pass", "value": 6.72, "reference": 8.67,
          "threshold": "<= rule_baseline", "reason": "6.72 <= 8.67"}]
-    return {"cycle": 1, "status": "done", "focus_dims": [], "data_version": "v1",
+    return {"cycle": 1, "status": "done", "focus_facets": [], "data_version": "v1",
             "data_summary": "450 train rows; pools of up to 135 generated and 45 replayed rows",
             "seeding": "cycle 1: trial 1 is the config's own point, then TPE",
             "snapshot": {"best_trial": "61570112", "metric": "valid/objective", "mode": "min",
                          "eval_set": {"rows": 70, "sha256": "4957df773d85c857"}, "trials": trials,
                          "baselines": _baselines(), "hard_cases": _hard_cases(0)},
-            "hard_dims": {"hard_dims": ["nostalgia", "acousticness"],
-                          "per_dim_mae": dict(zip(DIMS, [9.1, 6.0, 5.7, 7.4, 5.3, 7.9])),
+            "hard_facets": {"hard_facets": ["nostalgia", "acousticness"],
+                          "per_facet_error": dict(zip(DIMS, [9.1, 6.0, 5.7, 7.4, 5.3, 7.9])),
                           "reason": "largest mean valid mae_raw_<dim> over the 3 best finished trials by "
                                     "valid/objective: nostalgia 7.90, acousticness 7.40", "forced": False},
             "gate": {"passed": True, "verdict": "promote", "checks": checks, "failed": [],
@@ -132,14 +132,14 @@ def _cycle2() -> dict:
          "threshold": "<= prompt_baseline", "reason": "prompt_baseline produced no valid JSON"},
         {"check": "mae_vs_rule_baseline", "status": "pass", "value": 7.31, "reference": 8.67,
          "threshold": "<= rule_baseline", "reason": "7.31 <= 8.67"}]
-    return {"cycle": 2, "status": "done", "focus_dims": ["nostalgia", "acousticness"], "data_version": "v2",
+    return {"cycle": 2, "status": "done", "focus_facets": ["nostalgia", "acousticness"], "data_version": "v2",
             "data_summary": "450 base + 107 generated (nostalgia, acousticness) + 24 replayed = 581 train rows",
             "seeding": "cycle 2: cycle 1's 3 best configs first, ranges narrowed, same Optuna study",
             "snapshot": {"best_trial": "5d0c1e2a", "metric": "valid/objective", "mode": "min",
                          "eval_set": {"rows": 70, "sha256": "4957df773d85c857"}, "trials": trials,
                          "baselines": _baselines(), "hard_cases": _hard_cases(5)},
-            "hard_dims": {"hard_dims": ["acousticness", "energy"],
-                          "per_dim_mae": dict(zip(DIMS, [9.6, 6.5, 6.1, 9.4, 5.5, 4.4])),
+            "hard_facets": {"hard_facets": ["acousticness", "energy"],
+                          "per_facet_error": dict(zip(DIMS, [9.6, 6.5, 6.1, 9.4, 5.5, 4.4])),
                           "reason": "forced by the campaign config: hard_dims = [acousticness, energy]",
                           "forced": True},
             "gate": {"passed": False, "verdict": "refuse", "checks": checks,
@@ -159,9 +159,9 @@ def example_view() -> dict:
 def view_with_unfinished_cycle(status: str = "planned") -> dict:
     """The example plus a cycle 3 that has not finished: no snapshot, no hard dims, no gate."""
     view = copy.deepcopy(example_view())
-    view["cycles"].append({"cycle": 3, "status": status, "focus_dims": ["acousticness", "energy"],
+    view["cycles"].append({"cycle": 3, "status": status, "focus_facets": ["acousticness", "energy"],
                            "data_version": "v3", "data_summary": None, "seeding": None,
-                           "snapshot": None, "hard_dims": None, "gate": None})
+                           "snapshot": None, "hard_facets": None, "gate": None})
     return view
 
 

@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import pytest
 
-from campaign import augment
-from campaign.augment import (counts_for, generate_pool, pool_seed, rank_by_mean_error, rank_by_model_error,
-                              ratio_bound, trial_train_set)
+from campaign.augment import counts_for, generate_pool, pool_seed, rank_by_model_error, ratio_bound, trial_train_set
+from campaign.baselines import rank_by_mean_error
+from campaign.tasks import get_task
+
+TASK = get_task("hidden_params")
 from campaign.data.pipeline import normalize_request
 from campaign.datagen import generate
 from campaign.schema import DIMS, row_id
@@ -21,14 +23,14 @@ def train_rows():
 def pools(train_rows, n_add=20, n_replay=8, exclude=frozenset(), focus=()):
     by_id = {r["id"]: r for r in train_rows}
     excl = {normalize_request(r["request"]) for r in train_rows} | set(exclude)
-    generated = generate_pool(n_add, seed=pool_seed("v1", "cycle1"), focus_dims=focus, exclude=excl, ja_share=0.5)
+    generated = generate_pool(n_add, seed=pool_seed("v1", "cycle1"), focus_facets=focus, exclude=excl, ja_share=0.5)
     return generated, [by_id[i] for i in rank_by_mean_error(train_rows)[:n_replay]]
 
 
 def build(train_rows, generated=None, replay=None, **kw):
     if generated is None:
         generated, replay = pools(train_rows)
-    args = dict(version="v1", base_size=BASE, add_ratio=0.25, replay_ratio=0.1, focus_dims=[])
+    args = dict(version="v1", base_size=BASE, add_ratio=0.25, replay_ratio=0.1, focus_facets=[])
     args.update(kw)
     return trial_train_set(train_rows, generated=generated, replay=replay, **args)
 
@@ -86,7 +88,7 @@ def test_counts_and_sources(train_rows):
     digest = manifest.pop("sha256")
     assert len(digest) == 64
     assert manifest == {"parent_version": "v1", "base": BASE, "added": n_add, "replayed": n_replay,
-                        "total": BASE + n_add + n_replay, "add_ratio": 0.25, "replay_ratio": 0.1, "focus_dims": [],
+                        "total": BASE + n_add + n_replay, "add_ratio": 0.25, "replay_ratio": 0.1, "focus_facets": [],
                         "summary": "40 → 54: +10 generated, +4 replayed"}
 
 
@@ -101,7 +103,7 @@ def test_trials_take_prefixes_of_the_pools(train_rows):
 def test_equal_counts_give_the_identical_set_without_regenerating(train_rows, monkeypatch):
     generated, replay = pools(train_rows)
     calls = []
-    monkeypatch.setattr(augment, "generate", lambda *a, **k: calls.append(a) or [])
+    monkeypatch.setattr(type(TASK), "generate", lambda *a, **k: calls.append(a) or [])
     a, ma = build(train_rows, generated, replay, add_ratio=0.25, replay_ratio=0.1)
     b, mb = build(train_rows, generated, replay, add_ratio=0.26, replay_ratio=0.09)  # 10.4 -> 10, 3.6 -> 4
     assert a == b and ma["sha256"] == mb["sha256"] and ma["add_ratio"] != mb["add_ratio"]
@@ -174,9 +176,9 @@ def test_rank_by_model_error_invalid_first_then_focus_error():
                           '"nostalgia": 60}',
            rows[3]["id"]: '{"energy": 50, "warmth": 50, "brightness": 50, "acousticness": 50, "complexity": 50, '
                           '"nostalgia": 50}'}
-    ranked = rank_by_model_error(rows, out, ["nostalgia"])
+    ranked = rank_by_model_error(TASK, rows, out, ["nostalgia"])
     assert [r["id"] for r in ranked] == [rows[i]["id"] for i in (1, 0, 2, 3)]
     assert ranked[0]["focus_error"] is None and ranked[0]["invalid_reason"] == "no JSON object"
     assert ranked[1]["focus_error"] == 40 and ranked[2]["focus_error"] == 10 and ranked[2]["error"] == 10
     # Without focus dimensions every dimension counts: row c (energy off by 50) is now the hardest valid row.
-    assert [r["id"] for r in rank_by_model_error(rows, out, [])][1] == rows[2]["id"]
+    assert [r["id"] for r in rank_by_model_error(TASK, rows, out, [])][1] == rows[2]["id"]

@@ -28,7 +28,7 @@ def campaign_run(tmp_path_factory, tiny_model_path):
     cfg["search"]["space"]["train.epochs"] = {"type": "choice", "values": [2, 3]}
     # This little training rarely yields valid JSON, so nothing could be measured as hard: force the
     # old pipeline's focus so cycle 2's data and gate exercise real focus dimensions.
-    cfg["cycles"]["force_dims"] = ["nostalgia", "acousticness"]
+    cfg["cycles"]["force_facets"] = ["nostalgia", "acousticness"]
     config = tmp / "campaign.yaml"
     config.write_text(yaml.safe_dump(cfg))
     env = {**os.environ, "HF_TOKEN": SECRET, "CAMPAIGN_CACHE": str(tiny_model_path.parent)}
@@ -84,16 +84,16 @@ def test_baselines_beside_trials(campaign_run):
     assert {"config/train.lr", "valid/objective", "eval/mae_raw", "time/train_s"} <= set(rows[0])
 
 
-def test_best_adapter_hard_dims_and_resolved_config(campaign_run):
+def test_best_adapter_hard_facets_and_resolved_config(campaign_run):
     folder, snap, _, _ = campaign_run
     best = snap["best_trial"]
     scores = {t["trial_id"]: t["metrics"]["valid/objective"] for t in snap["trials"]}
     assert scores[best] == min(scores.values())
     assert (folder / "best_adapter" / "adapter" / "adapter_config.json").exists()
     assert json.loads((folder / "best_adapter" / "lineage.json").read_text())["trial_id"] == best
-    hard = json.loads((folder / "hard_dims.json").read_text())
+    hard = json.loads((folder / "hard_facets.json").read_text())
     assert best in hard["best_trials"] and len(hard["best_trials"]) == 3
-    assert hard["hard_dims"] == ["nostalgia", "acousticness"] and len(hard["measured_hard_dims"]) in (0, 2)
+    assert hard["hard_facets"] == ["nostalgia", "acousticness"] and len(hard["measured_hard_facets"]) in (0, 2)
     resolved = yaml.safe_load((folder / "resolved_config.yaml").read_text())
     assert resolved["resolved"]["wandb_mode"] == "offline" and resolved["search"]["num_samples"] == 6
     assert resolved["cycles"]["count"] == 2
@@ -181,13 +181,13 @@ def _cycle(campaign_run, n):
 def test_cycle_two_trains_on_a_derived_version_that_never_leaks_eval(campaign_run):
     folder1, _, _, _ = campaign_run
     _, snap2, plan2 = _cycle(campaign_run, 2)
-    hard1 = json.loads((folder1 / "hard_dims.json").read_text())
+    hard1 = json.loads((folder1 / "hard_facets.json").read_text())
     version = Path(plan2["data_path"])
     manifest = json.loads((version / "manifest.json").read_text())
     assert plan2["data_version"] == version.name == "v2" == snap2["data_version"]
     assert manifest["parent"] == "v1" and manifest["cycle"] == 2
-    assert manifest["focus_dims"] == hard1["hard_dims"] == plan2["focus_dims"] == ["nostalgia", "acousticness"]
-    assert hard1["forced"] is True and "forced by cycles.force_dims" in hard1["reason"]
+    assert manifest["focus_facets"] == hard1["hard_facets"] == plan2["focus_facets"] == ["nostalgia", "acousticness"]
+    assert hard1["forced"] is True and "forced by cycles.force_facets" in hard1["reason"]
     from campaign.data.io import read_table
     from campaign.data.pipeline import normalize_request
 
@@ -201,7 +201,7 @@ def test_cycle_two_trains_on_a_derived_version_that_never_leaks_eval(campaign_ru
     for name in ("train", "valid", "generated", "replay"):
         assert not frozen & {normalize_request(r["request"]) for r in read_table(version / f"{name}.parquet")}, name
     sets = [json.loads((Path(t["checkpoint_path"]) / "train_set.json").read_text()) for t in snap2["trials"]]
-    assert all(s["parent_version"] == "v2" and s["focus_dims"] == manifest["focus_dims"] for s in sets)
+    assert all(s["parent_version"] == "v2" and s["focus_facets"] == manifest["focus_facets"] for s in sets)
     assert all(s["total"] == 80 + s["added"] + s["replayed"] for s in sets)
 
 

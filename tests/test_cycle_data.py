@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from campaign.augment import rank_by_mean_error
+from campaign.baselines import rank_by_mean_error
 from campaign.config import load_config
 from campaign.cycle_data import derive_version, first_cycle_data, load_derived, pool_sizes
 from campaign.data.pipeline import DataVersionError, normalize_request
@@ -27,7 +27,7 @@ def _ranking(rows):
 
 
 def _derive(cfg, parent, eval_rows, focus=("nostalgia", "acousticness"), ranking=None):
-    return derive_version(cfg, parent, eval_rows, cycle=2, focus_dims=list(focus), focus_reason="test",
+    return derive_version(cfg, parent, eval_rows, cycle=2, focus_facets=list(focus), focus_reason="test",
                           ranking=ranking or _ranking(parent.train), replay_source={"cycle": 1})
 
 
@@ -42,7 +42,7 @@ def test_first_cycle_pools_are_deterministic_and_leak_free(setup):
     cfg, version, eval_rows = setup
     a, b = first_cycle_data(cfg, version, eval_rows), first_cycle_data(cfg, version, eval_rows)
     assert a.generated == b.generated and len(a.generated) == 20 and len(a.replay) == 8
-    assert a.version == "v1" and a.focus_dims == []
+    assert a.version == "v1" and a.focus_facets == []
     taken = {normalize_request(r["request"]) for r in version.train + version.valid + eval_rows}
     assert not taken & {normalize_request(r["request"]) for r in a.generated}
     assert {r["id"] for r in a.replay} <= {r["id"] for r in version.train}
@@ -54,7 +54,7 @@ def test_derived_version_manifest_counts_and_no_eval_leak(setup):
     derived = _derive(cfg, parent, eval_rows)
     m = derived.manifest
     assert derived.version == "v2" and derived.path.name == "v2" and m["parent"] == "v1" and m["cycle"] == 2
-    assert m["focus_dims"] == ["nostalgia", "acousticness"] and derived.focus_dims == m["focus_dims"]
+    assert m["focus_facets"] == ["nostalgia", "acousticness"] and derived.focus_facets == m["focus_facets"]
     assert m["counts"] == {"train": len(version.train), "valid": len(version.valid), "generated_pool": 20,
                            "replay_pool": 8}
     assert m["summary"].startswith(f"{len(version.train)} → up to {len(version.train) + 28}: pools of +20 generated")

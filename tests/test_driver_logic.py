@@ -13,6 +13,7 @@ from campaign.errors import CampaignStopped, ConfigError
 from campaign.gates import evaluate_gate
 from campaign.state import load_state, load_view, new_state, promote, save_state
 from campaign.status import campaign_status
+from campaign.tasks.hidden_params import SPEC
 
 
 def _best(trial=3, mae=6.8):
@@ -77,8 +78,8 @@ def _done_campaign(tmp_path):
     snap = {"campaign": "done", "cycle": 1, "trials": [best, {**_best(4, 9.0), "state": "ERROR", "error": "boom"}],
             "best_trial": "id3", "baselines": [], "eval_set": {"rows": 70}}
     (folder / "cycle_1" / "validation_snapshot.json").write_text(json.dumps(snap))
-    gate = evaluate_gate(best["metrics"], focus_dims=[], previous_best=None, promoted=None,
-                         prompt_baseline={"eval/mae_raw": None, "eval/json_valid_rate": 0.0})
+    gate = evaluate_gate(best["metrics"], spec=SPEC, focus_facets=[], previous_best=None, promoted=None,
+                         baselines={"prompt_baseline": {"eval/mae_raw": None, "eval/json_valid_rate": 0.0}})
     (folder / "cycle_1" / "gate.json").write_text(json.dumps(gate))
     (folder / "cycle_1" / "plan.json").write_text(json.dumps({"focus_dims": [], "data_version": "v1",
                                                               "data_summary": "v1", "seeding": {"summary": "s"}}))
@@ -107,6 +108,7 @@ def test_status_lines_and_report_view(tmp_path):
 
 
 def test_decision_log_records_forced_focus_and_the_gate_table():
+    # a plan as written before facets had their name (focus_dims, hard_dims): still rendered
     plan = {"eval_set": {"rows": 70, "sha256": "ab" * 32}, "focus_dims": ["nostalgia"], "data_summary": "v2: pools",
             "data_parent": "v1", "replay_ranking": "errors", "hard_dims": {
                 "hard_dims": ["nostalgia"], "forced": True, "reason": "forced by cycles.force_dims",
@@ -117,13 +119,13 @@ def test_decision_log_records_forced_focus_and_the_gate_table():
     previous = {"cycle": 1, "best": _best()}
     baselines = [{"mode": "prompt_baseline", "metrics": {"eval/mae_raw": None, "eval/json_valid_rate": 0.0}}]
     gate = evaluate_gate({"eval/json_valid_rate": 1.0, "eval/mae_raw": 7.0, "eval/mae_raw_nostalgia": 8.0},
-                         focus_dims=["nostalgia"], previous_best={"eval/mae_raw_nostalgia": 7.0},
-                         promoted={"eval/mae_raw": 6.8}, prompt_baseline=baselines[0]["metrics"])
+                         spec=SPEC, focus_facets=["nostalgia"], previous_best={"eval/mae_raw_nostalgia": 7.0},
+                         promoted={"eval/mae_raw": 6.8}, baselines={"prompt_baseline": baselines[0]["metrics"]})
     snapshot = {"best_trial": "id3", "trials": [_best()]}
     text = render_decision_log("c", 2, plan, previous, baselines, snapshot, gate, {"cycle": 1, "trial": 3,
                                "data_version": "v1", "metrics": {"eval/mae_raw": 6.8}})
     assert "- focus: **nostalgia** (forced)" in text and "| nostalgia | 7.25 |" in text
-    assert "prompt_baseline: eval mae_raw — (no valid JSON)" in text
+    assert "prompt_baseline: eval mae_raw — (no valid output)" in text
     assert "| train.lr | loguniform | [0.001, 0.005] | [0.001571, 0.003079] | narrowed |" in text
     assert "trial 1 (6.50)" in text and "**Verdict: refused**" in text and "+1.00" in text
     assert "Promoted model now: cycle 1, trial 3 (data v1), eval mae_raw 6.80." in text

@@ -15,7 +15,7 @@ from campaign.charts import bar_chart, grouped_bar_chart, heatmap, legend
 from campaign.report import render_report, write_report
 from report_fixture import FOCUS_EXPECTED, JAPANESE_REQUEST, empty_view, example_view, view_with_unfinished_cycle
 
-SECTIONS = ["summary", "focus", "baselines", "gates", "hard-dims", "trials-cycle-1", "trials-cycle-2", "hard-cases"]
+SECTIONS = ["summary", "focus", "baselines", "gates", "hard-facets", "trials-cycle-1", "trials-cycle-2", "hard-cases"]
 VOID = {"meta", "br", "hr", "img", "input", "link"}
 
 
@@ -90,9 +90,9 @@ def test_no_external_url_of_any_kind(page):
     assert not re.search(r"<(img|link|iframe|object|embed)\b|@import", page)
 
 
-def test_missing_values_render_as_dash_or_no_valid_json(page):
+def test_missing_values_render_as_dash_or_no_valid_output(page):
     baselines = section(page, "baselines")
-    assert "no valid JSON" in baselines and "json_valid 0.00" in baselines
+    assert "no valid output" in baselines and "json_valid_rate 0.00" in baselines
     trials = section(page, "trials-cycle-2")
     assert ">failed<" in trials  # the ERROR trial's gap in the bar chart
     failed = next(r for r in table_rows(trials) if r and r[0] == "#3 c2a81f77")
@@ -143,8 +143,8 @@ def test_gates_show_verdicts_checks_and_refusal_reasons(page):
                    "mae_raw 7.31 is worse than the promoted model's 6.72"]
 
 
-def test_hard_dims_lines_and_forced_mark(page):
-    hard = section(page, "hard-dims")
+def test_hard_facets_lines_and_forced_mark(page):
+    hard = section(page, "hard-facets")
     assert "Cycle 1 → next cycle focuses on nostalgia, acousticness" in hard
     assert "Cycle 2 → next cycle focuses on acousticness, energy</b> <span class=\"badge b-wait\">forced" in hard
     assert hard.count(">forced<") == 1
@@ -165,7 +165,7 @@ def test_unfinished_cycle_and_empty_campaign_render():
         row = table_rows(section(page, "summary"))[3]
         assert row[:2] == ["3", status] and row[-3:] == ["—", "—", "pending"]
         assert 'id="trials-cycle-3"' not in page
-        assert "Cycle 3:</b> <span class='muted'>not chosen yet" in section(page, "hard-dims")
+        assert "Cycle 3:</b> <span class='muted'>not chosen yet" in section(page, "hard-facets")
     page = render_report(empty_view())
     assert "nothing promoted yet" in page and "No cycles yet." in page
     assert "No finished cycle yet." in section(page, "focus")
@@ -209,4 +209,4 @@ def test_sparse_snapshot_renders():
     assert "No hard cases recorded." in section(page, "hard-cases")
     baselines = section(page, "baselines")  # cycle 1's baselines stand in; cycle 2's best is a gap
     assert "Baselines from cycle 1" in baselines and "rule_baseline" in baselines
-    assert baselines.count(">no valid JSON</text>") == 1 and ">no finished trial</text>" in baselines
+    assert baselines.count(">no valid output</text>") == 1 and ">no finished trial</text>" in baselines

@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).parent))  # so the file also runs as a scr
 from report_fixture import example_view  # noqa: E402
 
 WIDTH, HEIGHT = 1280, 4000
-SECTIONS = ["summary", "focus", "baselines", "gates", "hard-dims", "trials-cycle-1", "trials-cycle-2", "hard-cases"]
+SECTIONS = ["summary", "focus", "baselines", "gates", "hard-facets", "trials-cycle-1", "trials-cycle-2", "hard-cases"]
 
 
 def find_chromium() -> str | None:

@@ -30,7 +30,7 @@ def _config(tmp: Path) -> Path:
     cfg["search"]["space"]["train.epochs"] = {"type": "choice", "values": [1, 2]}
     cfg["resources"]["max_concurrent"] = 1
     cfg["tracking"]["wandb"] = "disabled"
-    cfg["cycles"]["force_dims"] = ["energy"]  # focus pools even when this little training measures nothing
+    cfg["cycles"]["force_facets"] = ["energy"]  # focus pools even when this little training measures nothing
     path = tmp / "campaign.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path
@@ -168,7 +168,7 @@ def test_resumed_campaign_matches_an_uninterrupted_one(runs):
     va = json.loads((Path(plan_a["data_path"]) / "manifest.json").read_text())
     vb = json.loads((Path(plan_b["data_path"]) / "manifest.json").read_text())
     assert va["fingerprint"] == vb["fingerprint"] and va["files"] == vb["files"]  # byte-identical cycle-2 data
-    assert va["focus_dims"] == vb["focus_dims"] == ["energy"] and va["parent"] == "v1"
+    assert va["focus_facets"] == vb["focus_facets"] == ["energy"] and va["parent"] == "v1"
     assert _without_ids(plan_a["seeding"]) == _without_ids(plan_b["seeding"])  # ids are Ray's random hex
 
 

@@ -7,11 +7,12 @@ from pathlib import Path
 import pytest
 
 from campaign.schema import DIMS, target_json
-from campaign.tiny_model import json_skeleton_tokens
+from campaign.tasks import get_task
 
 torch = pytest.importorskip("torch")
 
-CFG = {"model": {"quantization": "nf4", "compute_dtype": "bfloat16", "double_quant": True, "trust_remote_code": False,
+CFG = {"task": {"kind": "hidden_params"},
+       "model": {"quantization": "nf4", "compute_dtype": "bfloat16", "double_quant": True, "trust_remote_code": False,
                  "prompt_template": "Request: {request}\nJSON:", "max_new_tokens": 24, "max_seq_len": 96},
        "train": {"eval_batch_size": 4, "hard_cases_k": 2},
        "lora": {"r": 8, "alpha": 16, "dropout": 0.0, "target_modules": "all-linear", "modules_to_save": ["embed_tokens", "lm_head"]}}
@@ -23,8 +24,9 @@ def test_tokenizer_has_single_digit_tokens_and_json_skeleton(tiny_model_path):
     tok = load_tokenizer(str(tiny_model_path))
     completion = " " + target_json({d: 7 + i * 13 for i, d in enumerate(DIMS)})
     pieces = tok.tokenize(completion)
-    skeleton = set(json_skeleton_tokens())
-    assert [p for p in pieces if p in skeleton] == json_skeleton_tokens()
+    tokens = get_task("hidden_params").tiny_tokens()
+    skeleton = set(tokens)
+    assert [p for p in pieces if p in skeleton] == tokens
     assert all(p in skeleton or (len(p) == 1 and p.isdigit()) for p in pieces), pieces
     ids = tok(completion, add_special_tokens=False)["input_ids"]
     assert tok.decode(ids) == completion

@@ -169,12 +169,14 @@ def test_cli_with_a_silent_server_gives_up_after_the_timeout(tmp_path):
 _WORKER = """
 import json, os, sys
 from campaign.schema import DIMS
+from campaign.tasks import get_task
 from trainables.weave_trace import trace_validation
+task = get_task("hidden_params")
 rows = [{"id": f"r{i}", "request": f"request {i}", "hidden_params": {d: 10.0 * i for d in DIMS}} for i in range(3)]
 outs = [json.dumps({d: 20.0 for d in DIMS}), "not json", json.dumps({d: 25.0 for d in DIMS})]
 tracking = {"weave_timeout_s": float(sys.argv[1]), "weave_project": "tester/campaign-tests", "wandb_project": "x"}
 ctx = {"campaign": "c", "cycle": 1, "trial": "t1", "epoch": 1, "data_version": "v1"}
-print(json.dumps([trace_validation(rows, outs, ctx, tracking), trace_validation(rows, outs, ctx, tracking)]))
+print(json.dumps([trace_validation(task, rows, outs, ctx, tracking), trace_validation(task, rows, outs, ctx, tracking)]))
 """
 
 
@@ -189,7 +191,7 @@ def _worker(stub: WeaveStub, timeout_s: float) -> list[dict]:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def test_worker_traces_each_sample_with_request_target_prediction_and_error():
+def test_worker_traces_each_sample_with_input_target_prediction_and_error():
     with WeaveStub() as stub:
         results = _worker(stub, 30)
     assert results == [{"traced": 3, "error": None}] * 2
@@ -197,10 +199,11 @@ def test_worker_traces_each_sample_with_request_target_prediction_and_error():
     assert len(samples) == 6 and len(stub.traced("validation")) == 2
     by_id = {c["inputs"]["id"]: c for c in samples}
     r0, r1, r2 = by_id["r0"], by_id["r1"], by_id["r2"]
-    assert r0["inputs"]["request"] == "request 0" and r0["inputs"]["target"]["energy"] == 0.0
+    assert r0["inputs"]["input"] == "request 0" and json.loads(r0["inputs"]["target"])["energy"] == 0
+    assert "row" not in r0["inputs"]  # the whole row is the op's argument, not a logged input
     assert r0["output"]["prediction"]["energy"] == 20.0 and r0["output"]["error"] == pytest.approx(20.0)
     assert r1["output"]["prediction"] is None and r1["output"]["invalid_reason"] == "no JSON object"
-    assert r2["output"]["abs_error"]["energy"] == pytest.approx(5.0)
+    assert r2["output"]["facets"]["energy"] == pytest.approx(5.0)
     assert r0["attributes"]["trial"] == "t1" and r0["attributes"]["epoch"] == 1
     parent = stub.traced("validation")[0]
     assert parent["inputs"] == {"context": {"campaign": "c", "cycle": 1, "trial": "t1", "epoch": 1,
@@ -238,7 +241,7 @@ def test_campaign_traces_every_validation_sample_of_every_trial(tmp_path, tiny_m
     samples = stub.traced("validation_sample")
     assert len(samples) == len(passes) * len(valid)
     by_request = {r["request"]: r for r in valid}
-    assert all(by_request[s["inputs"]["request"]]["hidden_params"] == s["inputs"]["target"] for s in samples)
+    assert all(by_request[s["inputs"]["input"]]["hidden_params"] == json.loads(s["inputs"]["target"]) for s in samples)
     # The traced outputs are the trial's real predictions: the last pass matches its final checkpoint.
     for trial_id, t in trials.items():
         details = json.loads((Path(t["checkpoint_path"]) / "details.json").read_text())

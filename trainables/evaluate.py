@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import time
 
-from campaign import metrics
-from trainables.sft import prompt_text
+from campaign.numeric import percentile
+from campaign.tasks.base import get_task
 
 __all__ = ["generate", "evaluate_rows"]
 
@@ -38,13 +38,14 @@ def generate(model, tok, prompts: list[str], batch_size: int, max_new_tokens: in
 
 
 def evaluate_rows(model, tok, rows: list[dict], cfg: dict, device, prefix: str) -> tuple[dict, dict]:
-    """Score ``rows``; return ``(flat metrics with prefix, details with outputs and hard cases)``."""
-    prompts = [prompt_text(cfg["model"]["prompt_template"], r["request"]) for r in rows]
+    """Score ``rows`` with the config's task; return ``(flat metrics with prefix, details with outputs and hard cases)``."""
+    task = get_task(cfg["task"]["kind"])
+    prompts = [task.prompt(r, cfg["model"]["prompt_template"]) for r in rows]
     outputs, latencies = generate(model, tok, prompts, cfg["train"]["eval_batch_size"],
                                   cfg["model"]["max_new_tokens"], device)
-    scores = metrics.score([r["hidden_params"] for r in rows], outputs)
-    scores["latency_p50_ms"] = metrics.percentile(latencies, 50)
-    scores["latency_p95_ms"] = metrics.percentile(latencies, 95)
+    scores = task.score(rows, outputs)
+    scores["latency_p50_ms"] = percentile(latencies, 50)
+    scores["latency_p95_ms"] = percentile(latencies, 95)
     details = {"outputs": [{"id": r["id"], "output": o} for r, o in zip(rows, outputs)],
-               "hard_cases": metrics.hard_cases(rows, outputs, cfg["train"]["hard_cases_k"])}
+               "hard_cases": task.hard_cases(rows, outputs, cfg["train"]["hard_cases_k"])}
     return {f"{prefix}/{k}": v for k, v in scores.items()}, details

@@ -3,31 +3,28 @@ from __future__ import annotations
 
 import random
 
-from campaign.schema import target_json
+from campaign.tasks.base import Task, task_or_default
 
-__all__ = ["prompt_text", "encode_rows", "batch_order", "collate", "batches"]
+__all__ = ["encode_rows", "batch_order", "collate", "batches"]
 
 IGNORE = -100
 
 
-def prompt_text(template: str, request: str) -> str:
-    return template.format(request=request)
-
-
-def encode_rows(tok, rows: list[dict], template: str, max_len: int) -> tuple[list[dict], int]:
+def encode_rows(tok, rows: list[dict], template: str, max_len: int, task: Task | None = None) -> tuple[list[dict], int]:
     """Tokenize prompt and completion separately (exact boundary) and mask the prompt.
 
     Returns ``(examples, truncated)``. A prompt that does not fit is cut from the
     left so the completion, which carries the loss, is always whole.
     """
+    task = task_or_default(task)
     examples, truncated = [], 0
     for row in rows:
-        prompt = tok(prompt_text(template, row["request"]), add_special_tokens=True)["input_ids"]
-        completion = tok(" " + target_json(row["hidden_params"]), add_special_tokens=False)["input_ids"]
+        prompt = tok(task.prompt(row, template), add_special_tokens=True)["input_ids"]
+        completion = tok(" " + task.target(row), add_special_tokens=False)["input_ids"]
         completion = completion + [tok.eos_token_id]
         room = max_len - len(completion)
         if room < 1:
-            raise ValueError(f"model.max_seq_len={max_len} cannot hold one JSON completion "
+            raise ValueError(f"model.max_seq_len={max_len} cannot hold one completion "
                              f"({len(completion)} tokens); raise model.max_seq_len")
         if len(prompt) > room:
             prompt, truncated = prompt[-room:], truncated + 1

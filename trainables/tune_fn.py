@@ -21,10 +21,11 @@ import os
 import time
 from pathlib import Path
 
+from trainables.markers import FINAL_MARKER
+
 __all__ = ["qlora_trial", "merge_trial_config", "scaling_for", "trial_name", "final_checkpoint", "FINAL_MARKER",
            "lean_trainer_class"]
 
-FINAL_MARKER = "final.json"  # written into the last epoch's checkpoint by the worker
 
 
 def merge_trial_config(base: dict, searched: dict) -> dict:

@@ -17,7 +17,6 @@ import os
 import sys
 import threading
 
-from campaign.metrics import sample_error
 from campaign.weave_check import redact, weave_urls
 
 __all__ = ["trace_validation", "WeaveUnavailable"]
@@ -49,12 +48,12 @@ def _bounded(fn, timeout_s: float, what: str):
     return box.get("value")
 
 
-def _make_ops():
+def _make_ops(task):
     import weave
 
-    @weave.op(name="validation_sample")
-    def validation_sample(id: str, request: str, target: dict, output: str) -> dict:  # noqa: A002 - Weave shows the name
-        return sample_error(target, output)
+    @weave.op(name="validation_sample", postprocess_inputs=lambda inputs: {k: v for k, v in inputs.items() if k != "row"})
+    def validation_sample(id: str, input: str, target: str, output: str, row: dict) -> dict:  # noqa: A002 - names shown
+        return task.row_errors(row, output)
 
     # The samples are logged by the children; the parent logs only its context.
     @weave.op(name="validation", postprocess_inputs=lambda inputs: {"context": inputs["context"]})
@@ -78,22 +77,24 @@ def _connect(project: str, timeout_s: float) -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per upload otherwise
     url = weave_urls(os.environ)["trace"]
     _STATE["client"] = _bounded(lambda: weave.init(project), timeout_s, f"weave.init({project!r}) at {url}")
-    _STATE["project"], _STATE["ops"] = project, _make_ops()
+    _STATE["project"], _STATE["ops"] = project, {}
 
 
-def trace_validation(rows: list[dict], outputs: list[str], context: dict, tracking: dict) -> dict:
+def trace_validation(task, rows: list[dict], outputs: list[str], context: dict, tracking: dict) -> dict:
     """Trace one validation pass; return ``{"traced": n, "error": None or why}`` and never raise."""
     if _STATE["error"] is not None:
         return {"traced": 0, "error": _STATE["error"]}
     timeout = float(tracking["weave_timeout_s"])
-    samples = [{"id": r["id"], "request": r["request"], "target": r["hidden_params"], "output": o}
+    samples = [{"id": r["id"], "input": task.input_text(r), "target": task.target(r), "output": o, "row": r}
                for r, o in zip(rows, outputs)]
     try:
         import weave
 
         _connect(tracking["weave_project"] or tracking["wandb_project"], timeout)
         with weave.attributes({k: v for k, v in context.items() if v is not None}):
-            _STATE["ops"](context, samples)
+            if task.spec.kind not in _STATE["ops"]:
+                _STATE["ops"][task.spec.kind] = _make_ops(task)
+            _STATE["ops"][task.spec.kind](context, samples)
         _bounded(_STATE["client"].flush, timeout, "flushing Weave traces")
     except Exception as err:  # noqa: BLE001 - tracing never fails a trial; the reason is kept
         _STATE["error"] = redact(f"Weave tracing stopped: {err}", os.environ)

@@ -14,11 +14,12 @@ import resource
 import tempfile
 import time
 
+from campaign.tasks.base import get_task
 from trainables.evaluate import evaluate_rows
 from trainables.modeling import (apply_lora, load_base_model, load_tokenizer, local_model_path, pick_device,
                                  quiet_libraries)
 from trainables.sft import encode_rows
-from trainables.tune_fn import FINAL_MARKER
+from trainables.markers import FINAL_MARKER
 from trainables.weave_trace import trace_validation
 
 __all__ = ["train_loop_per_worker"]
@@ -38,7 +39,7 @@ def _trial_rows(cfg: dict, data: dict) -> tuple[list[dict], dict]:
     t = cfg["train"]
     return trial_train_set(data["train"], version=data["version"], base_size=data["base_size"],
                            add_ratio=t["add_ratio"], replay_ratio=t["replay_ratio"], generated=data["generated"],
-                           replay=data["replay"], focus_dims=data["focus_dims"])
+                           replay=data["replay"], focus_facets=data["focus_facets"])
 
 
 def _save_checkpoint(model, folder: str, metrics: dict, details: dict, manifest: dict, final: bool) -> None:
@@ -102,7 +103,8 @@ def train_loop_per_worker(loop_cfg: dict) -> None:
     if world > 1:
         train_model = ray.train.torch.prepare_model(model, move_to_device=False, parallel_strategy="ddp")
 
-    examples, truncated = encode_rows(tok, rows[rank::world], cfg["model"]["prompt_template"], cfg["model"]["max_seq_len"])
+    examples, truncated = encode_rows(tok, rows[rank::world], cfg["model"]["prompt_template"], cfg["model"]["max_seq_len"],
+                                      get_task(cfg["task"]["kind"]))
     batching, why = choose_batching(cfg["train"]["batching"], device.type, model.config._attn_implementation,
                                     cfg["model"]["trust_remote_code"])
     setup = {"precision": cfg["model"]["compute_dtype"], "batching": batching, "batching_why": why}
@@ -130,7 +132,8 @@ def _evaluate_and_report(model, tok, cfg, data, device, report, stats, manifest,
         report.update(scores)
         if cfg["tracking"]["weave"]:
             outputs = [o["output"] for o in details["valid"]["outputs"]]
-            details["weave"] = trace_validation(data["valid"], outputs, trace, cfg["tracking"])
+            details["weave"] = trace_validation(get_task(cfg["task"]["kind"]), data["valid"], outputs, trace,
+                                                cfg["tracking"])
             report["weave/traced_samples"] = details["weave"]["traced"]
         if last:  # the frozen eval set is scored once, on the adapter that would be promoted
             scores, details["eval"] = evaluate_rows(model, tok, data["eval"], cfg, device, "eval")

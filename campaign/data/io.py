@@ -1,6 +1,7 @@
 """Read user data (JSONL, Parquet, a ``datasets`` folder) and write dataset files atomically.
 
-Every reader validates every row against :mod:`campaign.schema` before
+Every reader maps the user's column names onto the task's fields
+(``data.columns``) and validates every row with the task's own rules before
 returning; on any problem it raises :class:`DataValidationError` naming the
 file, row and field. Writers write to a temporary name and rename, so a failed
 run never leaves a partial file behind.
@@ -13,28 +14,32 @@ import os
 from pathlib import Path
 from typing import Any, Iterator
 
-from campaign.schema import DataValidationError, Problem, arrow_schema, validate_rows
+from campaign.tasks.base import Task, task_or_default
+from campaign.tasks.columns import map_columns
+from campaign.tasks.rows import DataValidationError, Problem
 
 __all__ = ["load_rows", "read_table", "write_table", "sha256_file", "write_json"]
 
 SUPPORTED = "a .jsonl/.json file, a .parquet file, or a folder written by datasets' save_to_disk"
 
 
-def load_rows(path: str | Path) -> list[dict]:
-    """Load and validate user rows from any supported format."""
-    path = Path(path)
+def load_rows(path: str | Path, task: Task | None = None, columns: dict[str, str] | None = None) -> list[dict]:
+    """Load user rows from any supported format, rename ``columns`` (task field -> your column), validate."""
+    path, task = Path(path), task_or_default(task)
     if not path.exists():
         raise DataValidationError([Problem(str(path), None, None, f"does not exist (expected {SUPPORTED})")])
     if path.is_dir():
-        return validate_rows(_iter_datasets_dir(path), path)
-    if path.stat().st_size == 0:
+        rows = _iter_datasets_dir(path)
+    elif path.stat().st_size == 0:
         raise DataValidationError([Problem(str(path), None, None, "file is empty")])
-    suffix = path.suffix.lower()
-    if suffix in (".jsonl", ".json"):
-        return validate_rows(_iter_jsonl(path), path)
-    if suffix == ".parquet":
-        return validate_rows(_iter_parquet(path), path)
-    raise DataValidationError([Problem(str(path), None, None, f"unsupported format {suffix!r} (expected {SUPPORTED})")])
+    elif path.suffix.lower() in (".jsonl", ".json"):
+        rows = _iter_jsonl(path)
+    elif path.suffix.lower() == ".parquet":
+        rows = _iter_parquet(path)
+    else:
+        raise DataValidationError([Problem(str(path), None, None,
+                                           f"unsupported format {path.suffix.lower()!r} (expected {SUPPORTED})")])
+    return task.validate(map_columns(list(rows), columns or {}, str(path)), str(path))
 
 
 def _iter_jsonl(path: Path) -> Iterator[tuple[int, Any]]:
@@ -92,24 +97,24 @@ def _iter_datasets_dir(path: Path) -> Iterator[tuple[int, Any]]:
     yield from enumerate(ds.to_list(), 1)
 
 
-def read_table(path: str | Path) -> list[dict]:
+def read_table(path: str | Path, task: Task | None = None) -> list[dict]:
     """Read a Parquet file this engine wrote; the schema must match exactly."""
     import pyarrow.parquet as pq
 
     table = pq.read_table(path)
-    if not table.schema.equals(arrow_schema(), check_metadata=False):
+    if not table.schema.equals(task_or_default(task).features().arrow_schema, check_metadata=False):
         raise DataValidationError([Problem(str(path), None, None, f"schema differs from the engine's:\n{table.schema}")])
     return table.to_pylist()
 
 
-def write_table(rows: list[dict], path: str | Path) -> str:
+def write_table(rows: list[dict], path: str | Path, task: Task | None = None) -> str:
     """Write rows as Parquet with the explicit schema, atomically; return its sha256."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    table = pa.Table.from_pylist(rows, schema=arrow_schema())
+    table = pa.Table.from_pylist(rows, schema=task_or_default(task).features().arrow_schema)
     tmp = path.with_name(path.name + ".tmp")
     pq.write_table(table, tmp)
     os.replace(tmp, path)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from campaign.data.io import read_table, sha256_file, write_json, write_table
-from campaign.schema import DIMS, VALUE_MAX, VALUE_MIN
+from campaign.tasks.base import Task, task_or_default
 
 __all__ = [
     "FrozenEvalError", "DataVersionError", "DataVersion", "normalize_request", "quality_filter",
@@ -49,28 +49,21 @@ def normalize_request(text: str) -> str:
     return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
 
 
-def quality_filter(rows: list[dict], *, min_chars: int, max_chars: int, exclude: set[str] = frozenset()):
-    """Drop duplicates, excluded requests (e.g. the frozen eval set), bad lengths and out-of-range values.
+def quality_filter(rows: list[dict], *, min_chars: int, max_chars: int, exclude: set[str] = frozenset(),
+                   task: Task | None = None):
+    """Drop duplicates, excluded rows (e.g. the frozen eval set) and what the task's own filter rejects.
 
-    Returns ``(kept_rows, stats)``; the first occurrence of a request wins.
+    Rows are compared by the task's row key. Returns ``(kept_rows, stats)``; the first occurrence wins.
     """
+    task = task_or_default(task)
     seen: set[str] = set()
     kept, stats = [], {"input": len(rows), "duplicate": 0, "in_eval_set": 0, "too_short": 0, "too_long": 0, "out_of_range": 0}
     for row in rows:
-        key = normalize_request(row["request"])
-        reason = None
-        if key in exclude:
-            reason = "in_eval_set"
-        elif key in seen:
-            reason = "duplicate"
-        elif len(key) < min_chars:
-            reason = "too_short"
-        elif len(key) > max_chars:
-            reason = "too_long"
-        elif any(not VALUE_MIN <= row["hidden_params"][d] <= VALUE_MAX for d in DIMS):
-            reason = "out_of_range"
+        key = task.row_key(row)
+        reason = "in_eval_set" if key in exclude else "duplicate" if key in seen else \
+            task.quality_problem(row, min_chars=min_chars, max_chars=max_chars)
         if reason:
-            stats[reason] += 1
+            stats[reason] = stats.get(reason, 0) + 1
             continue
         seen.add(key)
         kept.append(row)
@@ -83,11 +76,12 @@ def hash_bucket(text: str, salt: str) -> float:
     return int.from_bytes(digest[:8], "big") / 2**64
 
 
-def split_rows(rows: list[dict], valid_fraction: float, salt: str = "split-v1"):
-    """Deterministic train/valid split by a hash of the request, independent of row order."""
+def split_rows(rows: list[dict], valid_fraction: float, salt: str = "split-v1", task: Task | None = None):
+    """Deterministic train/valid split by a hash of the task's row key, independent of row order."""
+    task = task_or_default(task)
     train, valid = [], []
     for row in rows:
-        (valid if hash_bucket(row["request"], salt) < valid_fraction else train).append(row)
+        (valid if hash_bucket(task.row_key(row), salt) < valid_fraction else train).append(row)
     return train, valid
 
 
@@ -102,38 +96,38 @@ def _verify_files(folder: Path, manifest: dict, error) -> None:
                         "it was altered after it was written. Restore it or use a new data.name.")
 
 
-def freeze_eval(folder: Path, rows: list[dict], origin: dict) -> dict:
+def freeze_eval(folder: Path, rows: list[dict], origin: dict, task: Task | None = None) -> dict:
     """Write the frozen eval set once. Re-freezing identical rows is a no-op; different rows are refused."""
     folder = Path(folder)
     manifest_path = folder / "manifest.json"
     if manifest_path.exists():
-        existing = load_eval(folder)
-        if [r["request"] for r in existing] != [r["request"] for r in rows] or existing != rows:
+        existing = load_eval(folder, task)
+        if existing != rows:
             raise FrozenEvalError(f"{folder} already holds a frozen eval set with different rows; "
                                   "a frozen set never changes. Use a new data.name for a new eval set.")
         return json.loads(manifest_path.read_text())
-    write_table(rows, folder / "eval.parquet")
+    write_table(rows, folder / "eval.parquet", task)
     manifest = {"kind": "frozen_eval", "rows": len(rows), "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 "origin": origin, "files": _manifest_files(folder, ["eval.parquet"])}
     write_json(manifest, manifest_path)
     return manifest
 
 
-def load_eval(folder: Path) -> list[dict]:
+def load_eval(folder: Path, task: Task | None = None) -> list[dict]:
     """Load the frozen eval set after checking it against its manifest."""
     folder = Path(folder)
     if not (folder / "manifest.json").exists():
         raise FrozenEvalError(f"no frozen eval set at {folder}; run `campaign data freeze` first")
     _verify_files(folder, json.loads((folder / "manifest.json").read_text()), FrozenEvalError)
-    return read_table(folder / "eval.parquet")
+    return read_table(folder / "eval.parquet", task)
 
 
-def existing_version(folder: Path, inputs: dict) -> DataVersion | None:
+def existing_version(folder: Path, inputs: dict, task: Task | None = None) -> DataVersion | None:
     """The version at ``folder`` if it exists (its inputs must equal ``inputs``), else None."""
     folder = Path(folder)
     if not (folder / "manifest.json").exists():
         return None
-    version = load_version(folder)
+    version = load_version(folder, task)
     if version.manifest["inputs"] != inputs:
         raise DataVersionError(f"{folder} was built from different inputs:\n  on disk: {version.manifest['inputs']}\n"
                                f"  asked:   {inputs}\nVersions are immutable: use a new data.name or remove {folder}.")
@@ -141,17 +135,17 @@ def existing_version(folder: Path, inputs: dict) -> DataVersion | None:
 
 
 def build_base_version(folder: Path, rows: list[dict], eval_rows: list[dict], *, inputs: dict,
-                       valid_fraction: float, min_chars: int, max_chars: int) -> DataVersion:
-    """Filter and split ``rows`` into version ``folder`` (normally ``v1``), excluding every eval request."""
-    folder = Path(folder)
-    version = existing_version(folder, inputs)
+                       valid_fraction: float, min_chars: int, max_chars: int, task: Task | None = None) -> DataVersion:
+    """Filter and split ``rows`` into version ``folder`` (normally ``v1``), excluding every eval row."""
+    folder, task = Path(folder), task_or_default(task)
+    version = existing_version(folder, inputs, task)
     if version is not None:
         return version
-    exclude = {normalize_request(r["request"]) for r in eval_rows}
-    kept, stats = quality_filter(rows, min_chars=min_chars, max_chars=max_chars, exclude=exclude)
-    train, valid = split_rows(kept, valid_fraction)
-    write_table(train, folder / "train.parquet")
-    write_table(valid, folder / "valid.parquet")
+    exclude = {task.row_key(r) for r in eval_rows}
+    kept, stats = quality_filter(rows, min_chars=min_chars, max_chars=max_chars, exclude=exclude, task=task)
+    train, valid = split_rows(kept, valid_fraction, task=task)
+    write_table(train, folder / "train.parquet", task)
+    write_table(valid, folder / "valid.parquet", task)
     manifest = {"kind": "dataset_version", "version": folder.name, "parent": None, "inputs": inputs,
                 "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "filter": stats,
                 "counts": {"train": len(train), "valid": len(valid)},
@@ -160,7 +154,7 @@ def build_base_version(folder: Path, rows: list[dict], eval_rows: list[dict], *,
     return DataVersion(folder, train, valid, manifest)
 
 
-def load_version(folder: Path) -> DataVersion:
+def load_version(folder: Path, task: Task | None = None) -> DataVersion:
     """Load a dataset version after checking its files against the manifest."""
     folder = Path(folder)
     manifest_path = folder / "manifest.json"
@@ -168,4 +162,5 @@ def load_version(folder: Path) -> DataVersion:
         raise DataVersionError(f"no dataset version at {folder} (missing manifest.json)")
     manifest = json.loads(manifest_path.read_text())
     _verify_files(folder, manifest, DataVersionError)
-    return DataVersion(folder, read_table(folder / "train.parquet"), read_table(folder / "valid.parquet"), manifest)
+    return DataVersion(folder, read_table(folder / "train.parquet", task), read_table(folder / "valid.parquet", task),
+                       manifest)

@@ -1,0 +1,187 @@
+"""The Task interface: everything the engine asks of a structured-output task, and the registry.
+
+A task is a small set of hooks, as in lm-evaluation-harness (``doc_to_text``,
+``doc_to_target``, answer-extraction filters, metrics): the engine calls only
+these and knows no task. Decision logic (hard facets, gates, seeding) needs no
+code of a task at all, only its :class:`TaskSpec`, a plain record.
+
+A **facet** is what a cycle can focus on: a dimension of the flagship task, a
+class of a classifier, a subject of a multiple-choice bank. Each task reports,
+per split, one error metric per facet (larger is worse), a rate of outputs it
+could parse, and one primary metric with a direction.
+
+Tasks are looked up by ``task.kind`` through a lazy registry (module paths, so
+the engine imports no task module until one is asked for). Pure: no Ray, no
+torch.
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import asdict, dataclass, field
+from typing import Any, Iterable, Sequence
+
+from campaign.errors import ConfigError
+
+__all__ = ["TaskSpec", "Task", "register", "get_task", "task_or_default", "known_kinds", "DEFAULT_KIND"]
+
+DEFAULT_KIND = "hidden_params"
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """What the engine's decisions need to know of a task: names and directions, no code."""
+
+    kind: str  # The registry name, e.g. 'hidden_params'.
+    facets: tuple[str, ...]  # The facet names a cycle may focus on.
+    facet_kind: str  # What a facet is, in words: 'dimension', 'class', 'subject'.
+    facet_error: str  # Metric name of a facet's error, with '{facet}'; larger is worse (e.g. 'mae_raw_{facet}').
+    primary: str  # The primary metric (e.g. 'mae_raw').
+    mode: str  # 'min' or 'max': the primary metric's direction.
+    valid_rate: str  # Metric name of the share of outputs that parse (e.g. 'json_valid_rate').
+    objective: str = "objective"  # What the search optimizes: the primary metric with invalid outputs folded in.
+    objective_mode: str = field(default="")  # Direction of the objective; '' = the primary's mode.
+
+    def __post_init__(self):
+        if self.mode not in ("min", "max"):
+            raise ValueError(f"TaskSpec.mode must be 'min' or 'max' (got {self.mode!r})")
+        if "{facet}" not in self.facet_error:
+            raise ValueError(f"TaskSpec.facet_error must contain '{{facet}}' (got {self.facet_error!r})")
+        if not self.objective_mode:
+            object.__setattr__(self, "objective_mode", self.mode)
+
+    def facet_key(self, facet: str, prefix: str = "") -> str:
+        """The metric key of ``facet``'s error, e.g. ``valid/mae_raw_energy``."""
+        name = self.facet_error.format(facet=facet)
+        return f"{prefix}/{name}" if prefix else name
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "facets": list(self.facets)}
+
+    @classmethod
+    def from_dict(cls, record: dict) -> "TaskSpec":
+        return cls(**{**record, "facets": tuple(record["facets"])})
+
+
+class Task:
+    """One structured-output task. Subclasses set the class attributes and implement the hooks.
+
+    Rows are plain dicts in the task's canonical shape (``fields`` plus ``id``); user files
+    reach that shape through ``data.columns`` (see :mod:`campaign.tasks.columns`).
+    """
+
+    spec: TaskSpec
+    fields: tuple[str, ...] = ()  # Canonical fields a user row must carry.
+    optional_fields: tuple[str, ...] = ()  # Canonical fields a user row may carry.
+    prompt_styles: dict[str, str] = {}  # Named prompt templates; the first is the default.
+    prompt_fields: tuple[str, ...] = ()  # Row fields every prompt template must name, e.g. ('request',).
+
+    # ------------------------------------------------------------------ rows
+    def validate(self, rows: Iterable[tuple[int, Any]], file: str) -> list[dict]:
+        """``(row_number, raw_row)`` pairs -> canonical rows; raise DataValidationError naming file, row, field."""
+        raise NotImplementedError
+
+    def row_key(self, row: dict) -> str:
+        """A stable key of the row's input, used for dedupe, the split and the eval-leak check."""
+        raise NotImplementedError
+
+    def quality_problem(self, row: dict, *, min_chars: int, max_chars: int) -> str | None:
+        """Why a generated or user row is dropped by the quality filter (None keeps it)."""
+        return None
+
+    def features(self):
+        """The ``datasets.Features`` of a canonical row (for Parquet versions)."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ text
+    def prompt(self, row: dict, template: str) -> str:
+        """The prompt for ``row`` under ``template`` (one of ``prompt_styles`` or the user's)."""
+        raise NotImplementedError
+
+    def input_text(self, row: dict) -> str:
+        """The row's input in words, as traces and reports show it (e.g. the request)."""
+        raise NotImplementedError
+
+    def target(self, row: dict) -> str:
+        """The SFT completion the model learns for ``row``."""
+        raise NotImplementedError
+
+    def parse(self, output: str) -> tuple[Any | None, str | None]:
+        """``(prediction, None)`` for a usable output, ``(None, reason)`` for an invalid one."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ scores
+    def score(self, rows: Sequence[dict], outputs: Sequence[str]) -> dict[str, float]:
+        """Every scalar metric of ``outputs`` on ``rows``: spec.valid_rate, spec.primary, spec.objective and
+        one spec.facet_error per facet. Invalid outputs are counted, never dropped."""
+        raise NotImplementedError
+
+    def row_errors(self, row: dict, output: str) -> dict:
+        """One row's errors: ``{"error", "facets": {facet: error}, "invalid_reason"}`` (None where invalid)."""
+        raise NotImplementedError
+
+    def hard_cases(self, rows: Sequence[dict], outputs: Sequence[str], k: int) -> list[dict]:
+        """The ``k`` worst rows with their outputs, invalid ones first."""
+        raise NotImplementedError
+
+    def baselines(self, train_rows: list[dict], eval_rows: list[dict]) -> dict[str, dict]:
+        """Model-free baselines scored on ``eval_rows``: ``{name: metrics}``."""
+        return {}
+
+    baseline_rank_text: str = "the training split's own order"  # How baseline_rank ranks, in words.
+
+    def baseline_rank(self, train_rows: list[dict]) -> list[str]:
+        """Training-row ids, hardest first, before any model exists (cycle 1's replay order)."""
+        return [r["id"] for r in train_rows]
+
+    # ------------------------------------------------------------------ the tiny local model
+    def tiny_corpus(self, n: int, seed: int) -> list[str]:
+        """Text the tiny local model's tokenizer is trained on (generated rows' prompts and targets)."""
+        rows = self.generate(n, seed) if self.has_generator else []
+        return [self.input_text(r) for r in rows] + [self.target(r) for r in rows[:100]]
+
+    def tiny_tokens(self) -> list[str]:
+        """Fixed pieces of every completion, each made one token of the tiny model (e.g. JSON keys)."""
+        return []
+
+    # ------------------------------------------------------------------ generation
+    has_generator: bool = False
+
+    def generate(self, n: int, seed: int, *, focus_facets: Sequence[str] = (), **options) -> list[dict]:
+        """``n`` canonical rows that stress ``focus_facets`` (only where ``has_generator``)."""
+        raise NotImplementedError(f"task {self.spec.kind!r} has no row generator")
+
+
+# ---------------------------------------------------------------------- registry
+
+_REGISTRY: dict[str, str | type[Task]] = {
+    "hidden_params": "campaign.tasks.hidden_params:HiddenParamsTask",
+}
+_INSTANCES: dict[str, Task] = {}
+
+
+def register(kind: str, task: str | type[Task]) -> None:
+    """Register a task class, or its ``'module:Class'`` path (imported on first use)."""
+    _REGISTRY[kind] = task
+    _INSTANCES.pop(kind, None)
+
+
+def known_kinds() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def task_or_default(task: Task | None) -> Task:
+    """``task``, or the default kind's task where a caller passes none (``task.kind``'s default)."""
+    return task if task is not None else get_task(DEFAULT_KIND)
+
+
+def get_task(kind: str) -> Task:
+    """The task registered as ``kind``; an unknown kind names ``task.kind`` and the known ones."""
+    if kind not in _REGISTRY:
+        raise ConfigError(f"task.kind: unknown task {kind!r}; known kinds: {', '.join(known_kinds())}")
+    if kind not in _INSTANCES:
+        entry = _REGISTRY[kind]
+        if isinstance(entry, str):
+            module, _, name = entry.partition(":")
+            entry = getattr(importlib.import_module(module), name)
+        _INSTANCES[kind] = entry()
+    return _INSTANCES[kind]

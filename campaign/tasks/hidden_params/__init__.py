@@ -1,0 +1,116 @@
+"""The flagship task: a free-text request -> a JSON object of six integer hidden params (0-100).
+
+Facets are the six dimensions; a facet's error is ``mae_raw_<dim>``, the primary metric
+``mae_raw`` (minimized), the valid rate ``json_valid_rate``. Its schema, metrics, keyword
+rules and row generator are the modules beside this one.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterable, Sequence
+
+from campaign.tasks.base import Task, TaskSpec
+
+__all__ = ["HiddenParamsTask", "SPEC"]
+
+SPEC = TaskSpec(kind="hidden_params", facets=("energy", "warmth", "brightness", "acousticness", "complexity",
+                                              "nostalgia"),
+                facet_kind="dimension", facet_error="mae_raw_{facet}", primary="mae_raw", mode="min",
+                valid_rate="json_valid_rate")
+
+
+class HiddenParamsTask(Task):
+    """Request text -> ``{"energy": .., ..., "nostalgia": ..}``."""
+
+    spec = SPEC
+    fields = ("request", "hidden_params")
+    optional_fields = ("id", "lang", "source")
+    prompt_styles = {"plain": "Request: {request}\nJSON:"}
+    prompt_fields = ("request",)
+    has_generator = True
+    baseline_rank_text = "distance from the training-set mean"
+
+    def validate(self, rows: Iterable[tuple[int, Any]], file: str) -> list[dict]:
+        from campaign.schema import validate_rows
+
+        return validate_rows(rows, file)
+
+    def row_key(self, row: dict) -> str:
+        from campaign.data.pipeline import normalize_request
+
+        return normalize_request(row["request"])
+
+    def quality_problem(self, row: dict, *, min_chars: int, max_chars: int) -> str | None:
+        from campaign.schema import VALUE_MAX, VALUE_MIN
+
+        key = self.row_key(row)
+        if len(key) < min_chars:
+            return "too_short"
+        if len(key) > max_chars:
+            return "too_long"
+        if any(not VALUE_MIN <= v <= VALUE_MAX for v in row["hidden_params"].values()):
+            return "out_of_range"
+        return None
+
+    def features(self):
+        from campaign.schema import features
+
+        return features()
+
+    def prompt(self, row: dict, template: str) -> str:
+        return template.format(request=row["request"])
+
+    def input_text(self, row: dict) -> str:
+        return row["request"]
+
+    def target(self, row: dict) -> str:
+        from campaign.schema import target_json
+
+        return target_json(row["hidden_params"])
+
+    def parse(self, output: str):
+        from campaign.metrics import parse_prediction
+
+        return parse_prediction(output)
+
+    def score(self, rows: Sequence[dict], outputs: Sequence[str]) -> dict[str, float]:
+        from campaign.metrics import score
+
+        return score([r["hidden_params"] for r in rows], outputs)
+
+    def row_errors(self, row: dict, output: str) -> dict:
+        from campaign.metrics import sample_error
+
+        err = sample_error(row["hidden_params"], output)
+        return {"error": err["error"], "facets": err["abs_error"], "invalid_reason": err["invalid_reason"],
+                "prediction": err["prediction"]}
+
+    def hard_cases(self, rows: Sequence[dict], outputs: Sequence[str], k: int) -> list[dict]:
+        from campaign.metrics import hard_cases
+
+        return hard_cases(rows, outputs, k)
+
+    def baselines(self, train_rows: list[dict], eval_rows: list[dict]) -> dict[str, dict]:
+        from campaign.baselines import score_model_free
+
+        return score_model_free(train_rows, eval_rows)
+
+    def baseline_rank(self, train_rows: list[dict]) -> list[str]:
+        from campaign.baselines import rank_by_mean_error
+
+        return rank_by_mean_error(train_rows)
+
+    def tiny_corpus(self, n: int, seed: int) -> list[str]:
+        rows = self.generate(n, seed)
+        return [r["request"] for r in rows] + ["Request: JSON:"] + [str(i) for i in range(101)]
+
+    def tiny_tokens(self) -> list[str]:
+        """Each JSON key with its punctuation, e.g. ``' {"energy": '`` and ``', "warmth": '``."""
+        dims = self.spec.facets
+        return [f' {{"{dims[0]}": '] + [f', "{d}": ' for d in dims[1:]] + ["}"]
+
+    def generate(self, n: int, seed: int, *, focus_facets: Sequence[str] = (), ja_share: float = 0.5,
+                 source: str = "generated", id_prefix: str = "") -> list[dict]:
+        from campaign.datagen import generate
+
+        return generate(n, seed, focus_dims=tuple(focus_facets), ja_share=ja_share, source=source,
+                        id_prefix=id_prefix)
