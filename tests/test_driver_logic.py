@@ -107,6 +107,35 @@ def test_status_lines_and_report_view(tmp_path):
     assert view["promoted"]["trial"] == 3
 
 
+def test_a_campaign_folder_written_before_facets_still_reads(tmp_path):
+    """plan.json/state with focus_dims, hard_dims.json and a config with the old keys: status, view, report, resume config."""
+    import warnings
+
+    from campaign.report import render_report
+
+    folder, _ = _done_campaign(tmp_path)
+    (folder / "cycle_1" / "hard_dims.json").write_text(json.dumps(
+        {"best_trials": ["id3"], "per_dim_mae": {"energy": 9.5, "nostalgia": 7.0}, "hard_dims": ["energy"],
+         "reason": "largest mean valid mae_raw_<dim>", "forced": False}))
+    state = load_state(folder)
+    config = state["config"]
+    config["cycles"] = {**{k: v for k, v in config["cycles"].items() if k not in ("n_facets", "force_facets")},
+                        "n_dims": 1, "force_dims": []}
+    config["gate"] = {"min_json_valid_rate": 0.98, "focus_min_improvement": 0.0, "mae_tolerance": 0.0}
+    config.pop("task")
+    save_state(folder, state)
+    view = load_view(folder)
+    assert view["cycles"][0]["hard_facets"]["hard_facets"] == ["energy"] and view["facets"][0] == "energy"
+    assert view["cycles"][0]["focus_facets"] == []
+    page = render_report(view)
+    assert "next cycle focuses on energy" in page and "energy 9.50" in page
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        cfg = load_config(None, load_state(folder)["config"])  # what `campaign resume` does
+    assert cfg.cycles.n_facets == 1 and cfg.gate.min_valid_rate == 0.98 and cfg.task.kind == "hidden_params"
+    assert len(cfg.deprecations) == 4
+
+
 def test_decision_log_records_forced_focus_and_the_gate_table():
     # a plan as written before facets had their name (focus_dims, hard_dims): still rendered
     plan = {"eval_set": {"rows": 70, "sha256": "ab" * 32}, "focus_dims": ["nostalgia"], "data_summary": "v2: pools",
