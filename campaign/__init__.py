@@ -3,7 +3,7 @@
 Tasks plug in through :mod:`campaign.tasks` (``Task``, ``register``, ``get_task``); the engine knows none of them.
 """
 from campaign.config import CampaignConfig, ConfigError, load_config
-from campaign.decisions import best_trials, choose_hard_facets
+from campaign.decide.hard_facets import best_trials, choose_hard_facets
 from campaign.tasks import Task, TaskSpec, get_task, known_kinds, register
 from campaign.tasks.rows import DataValidationError
 

@@ -20,4 +20,4 @@ if ! "$PY" -c "import bitsandbytes" >/dev/null 2>&1; then
     echo "gpu_check: installing ${wheels[*]##*/} into $SITE"
     "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$SITE" "${wheels[@]}"
 fi
-exec "$PY" -m campaign.gpu_check "$@"
+exec "$PY" -m campaign.bench.gpu_check "$@"

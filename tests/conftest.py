@@ -16,7 +16,7 @@ import pytest
 @pytest.fixture(scope="session")
 def tiny_model_path(tmp_path_factory):
     """The tiny base model, built once per test session in a private cache."""
-    from campaign.tiny_model import ensure_tiny_model
+    from trainables.tiny_model import ensure_tiny_model
 
     cache = tmp_path_factory.mktemp("model-cache")
     os.environ["CAMPAIGN_CACHE"] = str(cache)  # Ray workers started later inherit it

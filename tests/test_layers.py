@@ -15,13 +15,14 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("campaign", "trainables")
 
 # The flagship task: its plug-in and the modules only it uses.
-TASK_MODULES = ("campaign.tasks.hidden_params", "campaign.schema", "campaign.metrics", "campaign.baselines",
-                "campaign.datagen")
+TASK_MODULES = ("campaign.tasks.hidden_params", "campaign.tasks.hidden_params.schema", "campaign.tasks.hidden_params.metrics", "campaign.tasks.hidden_params.baselines",
+                "campaign.tasks.hidden_params.datagen")
 # Tools that measure on the flagship's demo data by design, and the Hub cards, which describe it.
-FLAGSHIP_TOOLS = {"campaign.bench_trainer", "campaign.bench_qlora", "campaign.gpu_check", "campaign.publish"}
+FLAGSHIP_TOOLS = {"campaign.bench.trainer", "campaign.bench.qlora", "campaign.bench.gpu_check", "campaign.reporting.publish"}
 # Pure decision logic: plain records in, plain records out.
-DECISIONS = ("campaign.decisions", "campaign.gates", "campaign.seeding", "campaign.state", "campaign.augment",
-             "campaign.cycle_data", "campaign.tasks.base", "campaign.tasks.columns", "campaign.tasks.rows")
+DECISIONS = ("campaign.decide.hard_facets", "campaign.decide.gates", "campaign.decide.seeding", "campaign.decide.state", "campaign.data.augment",
+             "campaign.data.cycle_data", "campaign.decide.precision", "campaign.tasks.base", "campaign.tasks.columns",
+             "campaign.tasks.rows")
 
 
 def _module_name(path: Path) -> str:
@@ -101,5 +102,26 @@ def test_the_rules_see_real_imports():
     modules = _modules()
     assert "campaign.tasks.hidden_params" in _imports(modules["campaign.tasks.base"], "campaign.tasks.base") or \
         "campaign.tasks.base" in _imports(modules["campaign.tasks.hidden_params"], "campaign.tasks.hidden_params")
-    assert "campaign.schema" in _imports(modules["campaign.tasks.hidden_params"], "campaign.tasks.hidden_params")
-    assert _is_task("campaign.datagen.generator") and not _is_task("campaign.data.io")
+    assert "campaign.tasks.hidden_params.schema" in _imports(modules["campaign.tasks.hidden_params"], "campaign.tasks.hidden_params")
+    assert _is_task("campaign.tasks.hidden_params.datagen.generator") and not _is_task("campaign.data.io")
+
+
+# Bottom to top; a layer imports only its own and lower layers (docs/ARCHITECTURE.md).
+LAYERS = ("campaign.core", "campaign.tasks", "campaign.config", "campaign.data", "campaign.decide",
+          "campaign.tracking", "campaign.reporting", "trainables", "campaign.engine", "campaign.cli")
+
+
+def _layer(module: str) -> int | None:
+    return next((i for i, p in enumerate(LAYERS) if module == p or module.startswith(p + ".")), None)
+
+
+def test_each_layer_imports_only_the_layers_below_it():
+    upward = {}
+    for name, path in _modules().items():
+        mine = _layer(name)
+        if mine is None:
+            continue
+        bad = sorted({m for m in _imports(path, name) if (_layer(m) or -1) > mine})
+        if bad:
+            upward[name] = bad
+    assert upward == {}

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import time
 
-from campaign.numeric import percentile
+from campaign.core.numeric import percentile
 from campaign.tasks.base import get_task
 
 __all__ = ["generate", "evaluate_rows"]

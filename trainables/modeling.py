@@ -26,7 +26,7 @@ def local_model_path(path: str, files_ref=None) -> str:
         return path
     import ray
 
-    from campaign.tiny_model import default_cache_dir
+    from trainables.tiny_model import default_cache_dir
 
     target = default_cache_dir() / Path(path).name
     if not (target / "tiny_recipe.json").exists():
@@ -98,7 +98,8 @@ def resolve_dtype_here(model_cfg: dict, device) -> str:
     """``model.compute_dtype``, with ``auto`` resolved for ``device`` in this process (callers outside the driver)."""
     if model_cfg["compute_dtype"] != "auto":
         return model_cfg["compute_dtype"]  # explicit, or resolved by the driver (RaySession.worker_config)
-    from campaign.precision import probe_device, resolve_compute_dtype
+    from campaign.decide.precision import resolve_compute_dtype
+    from trainables.probe import probe_device
 
     choice = resolve_compute_dtype("auto", probe_device(device.type == "cuda"))
     log.info("%s", choice["reason"])
@@ -114,7 +115,7 @@ def load_base_model(path: str, model_cfg: dict, device):
     import torch
     from transformers import AutoModelForCausalLM
 
-    from campaign.profiles import device_map_for
+    from campaign.config.profiles import device_map_for
 
     dtype = getattr(torch, resolve_dtype_here(model_cfg, device))
     kwargs = {"dtype": dtype, "trust_remote_code": model_cfg["trust_remote_code"]}

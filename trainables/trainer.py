@@ -1,7 +1,7 @@
 """The trial's training core, free of Ray: the step loop, batching by device, full-state checkpoints.
 
 The loop itself is hand-written because it beats the HF ``Trainer`` on the engine's
-benchmark (``python -m campaign.bench_trainer``, docs/BENCHMARKS.md); everything
+benchmark (``python -m campaign.bench.trainer``, docs/BENCHMARKS.md); everything
 around the step comes from the libraries: the LR schedule from transformers,
 length grouping and padding-free flattening from transformers' samplers and
 collators, and the full training state (adapter, optimizer, scheduler, RNG,

@@ -40,7 +40,7 @@ def scaling_for(resources: dict):
     """``ScalingConfig`` for one trial's workers, from the resources profile's plan."""
     from ray.train import ScalingConfig
 
-    from campaign.profiles import scaling_plan
+    from campaign.config.profiles import scaling_plan
 
     plan = scaling_plan(resources["profile"], num_workers=resources["num_workers"],
                         cpus_per_worker=resources["cpus_per_worker"], gpus_per_worker=resources["gpus_per_worker"],

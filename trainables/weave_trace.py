@@ -4,7 +4,7 @@ Each validation pass is one ``validation`` call (campaign, cycle, trial, epoch, 
 version) with one ``validation_sample`` child per row: the request, the target and the
 raw output in, the parsed prediction and its errors out.
 
-The driver has already proved that Weave works (campaign.weave_check). Tracing must still
+The driver has already proved that Weave works (campaign.tracking.weave_check). Tracing must still
 never hang a trial or lose its training: every call into Weave runs in a daemon thread with
 a deadline, and a failure is printed once, recorded in the trial's details and metrics, and
 stops tracing in this worker while training goes on.
@@ -17,7 +17,7 @@ import os
 import sys
 import threading
 
-from campaign.weave_check import redact, weave_urls
+from campaign.tracking.weave_check import redact, weave_urls
 
 __all__ = ["trace_validation", "WeaveUnavailable"]
 

@@ -34,7 +34,7 @@ def _peak_mem_mb(device) -> float:
 
 
 def _trial_rows(cfg: dict, data: dict) -> tuple[list[dict], dict]:
-    from campaign.augment import trial_train_set
+    from campaign.data.augment import trial_train_set
 
     t = cfg["train"]
     return trial_train_set(data["train"], version=data["version"], base_size=data["base_size"],

@@ -13,11 +13,11 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
 from campaign.data.io import read_table, sha256_file, write_json, write_table
+from campaign.core.text import normalize_request
 from campaign.tasks.base import Task, task_or_default
 
 __all__ = [
@@ -42,11 +42,6 @@ class DataVersion:
     train: list[dict]
     valid: list[dict]
     manifest: dict
-
-
-def normalize_request(text: str) -> str:
-    """Key used for dedupe and eval-leak checks: NFKC, case-folded, whitespace collapsed."""
-    return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
 
 
 def quality_filter(rows: list[dict], *, min_chars: int, max_chars: int, exclude: set[str] = frozenset(),

@@ -20,7 +20,7 @@ import importlib
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable, Sequence
 
-from campaign.errors import ConfigError
+from campaign.core.errors import ConfigError
 
 __all__ = ["TaskSpec", "Task", "register", "get_task", "task_or_default", "known_kinds", "DEFAULT_KIND"]
 

@@ -30,17 +30,17 @@ class HiddenParamsTask(Task):
     baseline_rank_text = "distance from the training-set mean"
 
     def validate(self, rows: Iterable[tuple[int, Any]], file: str) -> list[dict]:
-        from campaign.schema import validate_rows
+        from campaign.tasks.hidden_params.schema import validate_rows
 
         return validate_rows(rows, file)
 
     def row_key(self, row: dict) -> str:
-        from campaign.data.pipeline import normalize_request
+        from campaign.core.text import normalize_request
 
         return normalize_request(row["request"])
 
     def quality_problem(self, row: dict, *, min_chars: int, max_chars: int) -> str | None:
-        from campaign.schema import VALUE_MAX, VALUE_MIN
+        from campaign.tasks.hidden_params.schema import VALUE_MAX, VALUE_MIN
 
         key = self.row_key(row)
         if len(key) < min_chars:
@@ -52,7 +52,7 @@ class HiddenParamsTask(Task):
         return None
 
     def features(self):
-        from campaign.schema import features
+        from campaign.tasks.hidden_params.schema import features
 
         return features()
 
@@ -63,39 +63,39 @@ class HiddenParamsTask(Task):
         return row["request"]
 
     def target(self, row: dict) -> str:
-        from campaign.schema import target_json
+        from campaign.tasks.hidden_params.schema import target_json
 
         return target_json(row["hidden_params"])
 
     def parse(self, output: str):
-        from campaign.metrics import parse_prediction
+        from campaign.tasks.hidden_params.metrics import parse_prediction
 
         return parse_prediction(output)
 
     def score(self, rows: Sequence[dict], outputs: Sequence[str]) -> dict[str, float]:
-        from campaign.metrics import score
+        from campaign.tasks.hidden_params.metrics import score
 
         return score([r["hidden_params"] for r in rows], outputs)
 
     def row_errors(self, row: dict, output: str) -> dict:
-        from campaign.metrics import sample_error
+        from campaign.tasks.hidden_params.metrics import sample_error
 
         err = sample_error(row["hidden_params"], output)
         return {"error": err["error"], "facets": err["abs_error"], "invalid_reason": err["invalid_reason"],
                 "prediction": err["prediction"]}
 
     def hard_cases(self, rows: Sequence[dict], outputs: Sequence[str], k: int) -> list[dict]:
-        from campaign.metrics import hard_cases
+        from campaign.tasks.hidden_params.metrics import hard_cases
 
         return hard_cases(rows, outputs, k)
 
     def baselines(self, train_rows: list[dict], eval_rows: list[dict]) -> dict[str, dict]:
-        from campaign.baselines import score_model_free
+        from campaign.tasks.hidden_params.baselines import score_model_free
 
         return score_model_free(train_rows, eval_rows)
 
     def baseline_rank(self, train_rows: list[dict]) -> list[str]:
-        from campaign.baselines import rank_by_mean_error
+        from campaign.tasks.hidden_params.baselines import rank_by_mean_error
 
         return rank_by_mean_error(train_rows)
 
@@ -110,7 +110,7 @@ class HiddenParamsTask(Task):
 
     def generate(self, n: int, seed: int, *, focus_facets: Sequence[str] = (), ja_share: float = 0.5,
                  source: str = "generated", id_prefix: str = "") -> list[dict]:
-        from campaign.datagen import generate
+        from campaign.tasks.hidden_params.datagen import generate
 
         return generate(n, seed, focus_dims=tuple(focus_facets), ja_share=ja_share, source=source,
                         id_prefix=id_prefix)

@@ -1,0 +1,1 @@
+"""Benchmarks and the GPU check (tools on the flagship's demo data)."""

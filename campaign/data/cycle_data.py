@@ -1,0 +1,168 @@
+"""A cycle's data: the training and validation splits plus its augmentation pools (no Ray, no torch).
+
+Cycle 1 trains on the base version (``v1``) with pools built from it. Every later
+cycle trains on a new, immutable dataset version ``v<N>`` derived from the
+previous cycle's: the same training and validation splits (so validation errors
+compare across cycles), a generated pool that stresses the hard facets, and
+a replay pool of the training rows the previous cycle's best adapter got most
+wrong. Its manifest records the parent, the focus facets, the ratios and
+the counts. A version with the same recorded inputs is reused, never rewritten,
+which is what makes a resumed campaign derive the identical version.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from campaign.data.augment import counts_for, generate_pool, pool_seed, ratio_bound
+from campaign.data.io import read_table, sha256_file, write_json, write_table
+from campaign.data.pipeline import DataVersionError, load_version
+from campaign.tasks.base import Task, get_task, task_or_default
+
+__all__ = ["CycleData", "pool_sizes", "first_cycle_data", "derive_version", "load_derived", "dataset_root"]
+
+
+@dataclass
+class CycleData:
+    """What one cycle's trials train on."""
+
+    version: str  # dataset version name, e.g. "v2"
+    path: Path
+    train: list[dict]
+    valid: list[dict]
+    generated: list[dict]  # generated pool, in the order trials take it
+    replay: list[dict]  # training rows, hardest first
+    focus_facets: list[str] = field(default_factory=list)
+    manifest: dict = field(default_factory=dict)
+
+    def summary(self, base_size: int) -> str:
+        return (f"{self.version}: {len(self.train)} train / {len(self.valid)} valid rows; pools of up to "
+                f"{len(self.generated)} generated and {len(self.replay)} replayed rows "
+                f"(focus: {', '.join(self.focus_facets) or 'none'}; ratios apply to base size {base_size})")
+
+    def for_workers(self, base_size: int, eval_rows: list[dict]) -> dict:
+        """What every trial's workers get through the object store."""
+        return {"train": self.train, "valid": self.valid, "eval": eval_rows, "version": self.version,
+                "base_size": base_size,
+                "generated": self.generated, "replay": self.replay, "focus_facets": list(self.focus_facets)}
+
+
+def dataset_root(data_cfg) -> Path:
+    return Path(data_cfg.root) / data_cfg.name
+
+
+def pool_sizes(cfg) -> tuple[int, int]:
+    """Pool sizes for the largest ratios the search space (or the config) allows."""
+    space = cfg.search.space
+    add = ratio_bound(space, "train.add_ratio", cfg.train.add_ratio)
+    replay = ratio_bound(space, "train.replay_ratio", cfg.train.replay_ratio)
+    return counts_for(cfg.data.base_size, add, replay)
+
+
+def _exclude(version, eval_rows: list[dict], task: Task) -> set[str]:
+    return {task.row_key(r) for r in version.train + version.valid + eval_rows}
+
+
+def first_cycle_data(cfg, version, eval_rows: list[dict]) -> CycleData:
+    """Cycle 1: the base version and pools built from it (deterministic, so rebuilt identically on resume)."""
+    task = get_task(cfg.task.kind)
+    n_add, n_replay = pool_sizes(cfg)
+    seed = pool_seed(version.manifest["files"]["train.parquet"], "cycle1")
+    generated = generate_pool(n_add, seed=seed, focus_facets=(), exclude=_exclude(version, eval_rows, task),
+                              ja_share=cfg.data.ja_share, task=task)
+    by_id = {r["id"]: r for r in version.train}
+    replay = [by_id[i] for i in task.baseline_rank(version.train)[:n_replay]]
+    manifest = {"version": version.manifest["version"], "pools": {"generated": len(generated), "replay": len(replay)},
+                "generator_seed": seed, "replay_ranking": f"{task.baseline_rank_text} (no model yet)"}
+    return CycleData(version.manifest["version"], version.path, version.train, version.valid, generated, replay, [],
+                     manifest)
+
+
+def _fingerprint(inputs: dict) -> str:
+    return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
+
+
+def _find_version(root: Path, fingerprint: str) -> Path | None:
+    for manifest in sorted(root.glob("v*/manifest.json")):
+        if json.loads(manifest.read_text()).get("fingerprint") == fingerprint:
+            return manifest.parent
+    return None
+
+
+def _next_name(root: Path) -> str:
+    numbers = [int(p.name[1:]) for p in root.glob("v*") if p.name[1:].isdigit()]
+    return f"v{max(numbers, default=0) + 1}"
+
+
+def derive_version(cfg, parent: CycleData, eval_rows: list[dict], *, cycle: int, focus_facets: list[str],
+                   focus_reason: str, ranking: list[dict], replay_source: dict) -> CycleData:
+    """The dataset version cycle ``cycle`` trains on, derived from the previous cycle's ``parent``.
+
+    ``ranking`` lists training rows hardest first (see ``augment.rank_by_model_error``).
+    """
+    root, task = dataset_root(cfg.data), get_task(cfg.task.kind)
+    n_add, n_replay = pool_sizes(cfg)
+    inputs = {"parent": parent.version, "parent_train_sha256": sha256_file(Path(parent.path) / "train.parquet"),
+              # named focus_dims still, so versions derived before facets had their name keep their
+              # fingerprints (and so their generator seeds) and are reused
+              "focus_dims": list(focus_facets), "replay_ids": [c["id"] for c in ranking[:n_replay]],
+              "pool_sizes": [n_add, n_replay], "ja_share": cfg.data.ja_share, "cycle": cycle}
+    fingerprint = _fingerprint(inputs)
+    found = _find_version(root, fingerprint)
+    if found is not None:
+        return load_derived(found, task)
+    seed = pool_seed(fingerprint)
+    generated = generate_pool(n_add, seed=seed, focus_facets=tuple(focus_facets),
+                              exclude=_exclude(parent, eval_rows, task), ja_share=cfg.data.ja_share, task=task)
+    by_id = {r["id"]: r for r in parent.train}
+    replay = [by_id[i] for i in inputs["replay_ids"]]
+    errors = {c["id"]: c for c in ranking[:n_replay]}
+    name = _next_name(root)
+    manifest = {
+        "kind": "dataset_version", "version": name, "parent": parent.version, "cycle": cycle, "campaign": cfg.name,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "fingerprint": fingerprint, "inputs": inputs,
+        "focus_facets": list(focus_facets), "focus_reason": focus_reason, "replay_source": replay_source,
+        "ratios": {k: cfg.search.space.get(f"train.{k}", getattr(cfg.train, k)) for k in ("add_ratio", "replay_ratio")},
+        "counts": {"train": len(parent.train), "valid": len(parent.valid), "generated_pool": len(generated),
+                   "replay_pool": len(replay)},
+        "generator_seed": seed,
+        "summary": (f"{len(parent.train)} → up to {len(parent.train) + len(generated) + len(replay)}: pools of "
+                    f"+{len(generated)} generated (focus {', '.join(focus_facets) or 'none'}) and +{len(replay)} "
+                    f"replayed hard training rows; each trial takes add_ratio × {cfg.data.base_size} and "
+                    f"replay_ratio × {cfg.data.base_size} of them"),
+        "replay_errors": [errors[r["id"]] for r in replay],
+    }
+    return _write_version(root / name, parent, generated, replay, manifest, task)
+
+
+def _write_version(folder: Path, parent: CycleData, generated, replay, manifest: dict, task: Task) -> CycleData:
+    """Write the folder under a temporary name and rename it: a killed driver never leaves half a version."""
+    tmp = folder.with_name(f".{folder.name}.{os.getpid()}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    tables = {"train.parquet": parent.train, "valid.parquet": parent.valid, "generated.parquet": generated,
+              "replay.parquet": replay}
+    for name, rows in tables.items():
+        write_table(rows, tmp / name, task)
+    manifest["files"] = {name: sha256_file(tmp / name) for name in tables}
+    write_json(manifest, tmp / "manifest.json")
+    os.replace(tmp, folder)
+    return load_derived(folder, task)
+
+
+def load_derived(folder: Path, task: Task | None = None) -> CycleData:
+    """Load a derived version after checking its files against the manifest."""
+    task = task_or_default(task)
+    base = load_version(folder, task)  # verifies every file's sha256
+    m = base.manifest
+    if "generated.parquet" not in m.get("files", {}):
+        raise DataVersionError(f"{folder} is a base version, not one derived for a cycle")
+    focus = m.get("focus_facets", m.get("focus_dims", []))  # focus_dims: versions written before facets
+    return CycleData(m["version"], Path(folder), base.train, base.valid,
+                     read_table(Path(folder) / "generated.parquet", task),
+                     read_table(Path(folder) / "replay.parquet", task), list(focus), m)

@@ -1,0 +1,1 @@
+"""What a campaign shows: snapshots, decision logs, status, the HTML report, Hub cards."""

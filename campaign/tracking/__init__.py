@@ -1,0 +1,1 @@
+"""Trackers: the W&B mode and runs, the Weave check."""
