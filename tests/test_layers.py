@@ -17,8 +17,8 @@ PACKAGES = ("campaign", "trainables")
 # The flagship task: its plug-in and the modules only it uses.
 TASK_MODULES = ("campaign.tasks.hidden_params", "campaign.tasks.hidden_params.schema", "campaign.tasks.hidden_params.metrics", "campaign.tasks.hidden_params.baselines",
                 "campaign.tasks.hidden_params.datagen")
-# Tools that measure on the flagship's demo data by design, and the Hub cards, which describe it.
-FLAGSHIP_TOOLS = {"campaign.bench.trainer", "campaign.bench.qlora", "campaign.bench.gpu_check", "campaign.reporting.publish"}
+# Tools that measure on the flagship's demo data by design.
+FLAGSHIP_TOOLS = {"campaign.bench.trainer", "campaign.bench.qlora", "campaign.bench.gpu_check"}
 # Pure decision logic: plain records in, plain records out.
 DECISIONS = ("campaign.decide.hard_facets", "campaign.decide.gates", "campaign.decide.seeding", "campaign.decide.state", "campaign.data.augment",
              "campaign.data.cycle_data", "campaign.decide.precision", "campaign.tasks.base", "campaign.tasks.columns",

@@ -297,7 +297,7 @@ class _Shape:
                 "built_s": round(time.perf_counter() - t, 2)}
 
     def load(self) -> dict:
-        from campaign.config import LoraSettings, ModelConfig
+        from campaign.config import CampaignConfig, LoraSettings, ModelConfig
         from campaign.decide.precision import resolve_compute_dtype
         from trainables.probe import probe_device
         from trainables.modeling import apply_lora, load_base_model, load_tokenizer
@@ -307,6 +307,7 @@ class _Shape:
         model_cfg = dataclasses.asdict(ModelConfig(quantization="nf4", compute_dtype=a.compute_dtype,
                                                    max_new_tokens=max(8, a.max_new_tokens)))
         model_cfg["max_new_tokens"] = a.max_new_tokens
+        model_cfg["prompt_template"] = CampaignConfig().prompt()[0]  # the demo's prompt: the task's default style
         self.model_cfg = model_cfg
         choice = resolve_compute_dtype(a.compute_dtype, probe_device(self.device.type == "cuda"))
         lora_cfg = dataclasses.asdict(LoraSettings())

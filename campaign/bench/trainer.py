@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 
 from campaign.bench.qlora import BenchError, ensure_bench_model
-from campaign.config import ModelConfig, TrainConfig
+from campaign.config import CampaignConfig, ModelConfig, TrainConfig
 
 __all__ = ["VARIANTS", "SIZES", "HELDOUT_ROWS", "HELDOUT_SEED", "lora_settings", "train_settings",
            "model_folder", "resolve_dtype", "encode_data", "packed_layers", "heldout_loss", "run_variant", "run_all",
@@ -85,9 +85,9 @@ def encode_data(tok, rows: int) -> tuple[list[dict], list[dict]]:
     from campaign.tasks.hidden_params.datagen import generate
     from trainables.sft import encode_rows
 
-    d = ModelConfig()
-    train, _ = encode_rows(tok, generate(rows, seed=0), d.prompt_template, d.max_seq_len)
-    heldout, _ = encode_rows(tok, generate(HELDOUT_ROWS, seed=HELDOUT_SEED), d.prompt_template, d.max_seq_len)
+    d, template = ModelConfig(), CampaignConfig().prompt()[0]  # the demo's prompt: the task's default style
+    train, _ = encode_rows(tok, generate(rows, seed=0), template, d.max_seq_len)
+    heldout, _ = encode_rows(tok, generate(HELDOUT_ROWS, seed=HELDOUT_SEED), template, d.max_seq_len)
     return train, heldout
 
 

@@ -20,7 +20,7 @@ import yaml
 
 from campaign.core.errors import ConfigError
 from campaign.config.search import SearchConfig
-from campaign.tasks.base import DEFAULT_KIND, get_task
+from campaign.tasks.base import DEFAULT_KIND, get_task, resolve_prompt
 
 __all__ = ["ConfigError", "read_yaml", "merge", "TaskConfig", "DataConfig", "ModelConfig", "LoraSettings", "TrainConfig", "ResourcesConfig",
            "TrackingConfig", "CyclesConfig", "GateConfig", "CampaignConfig", "SearchConfig", "load_config",
@@ -94,7 +94,7 @@ class ModelConfig:
     quantization: str = "nf4"  # 'nf4' (4-bit QLoRA), 'int8', or 'none'.
     compute_dtype: str = "auto"  # Compute dtype (whole model for 'none'); auto: bf16 where native, else fp32 CPU / fp16 GPU.
     double_quant: bool = True  # bitsandbytes nested quantization of the NF4 scales.
-    prompt_template: str = "Request: {request}\nJSON:"  # Prompt; must name the task's prompt fields, e.g. '{request}'.
+    prompt_template: str | None = None  # Your own prompt, naming the task's prompt fields ('{request}'); null = task.prompt_style.
     max_seq_len: int = 128  # Longest prompt + completion in tokens; longer rows are truncated (counted).
     max_new_tokens: int = 40  # Generation budget for one JSON object.
     trust_remote_code: bool = False  # Passed to from_pretrained for custom architectures.
@@ -255,6 +255,7 @@ class TaskConfig:
     """Which structured-output task the campaign fine-tunes (see campaign.tasks)."""
 
     kind: str = DEFAULT_KIND  # A registered task: 'hidden_params' (request -> six-param JSON).
+    prompt_style: str | None = None  # One of the task's named prompts; null = its first, unless model.prompt_template is set.
 
     def __post_init__(self):
         get_task(self.kind)  # an unknown kind raises, naming task.kind and the known kinds
@@ -294,9 +295,19 @@ class CampaignConfig:
         for key in self.data.columns:
             _require(key in fields, f"data.columns.{key}",
                      f"task {self.task.kind!r} has no field {key!r}; map onto one of {fields}")
-        missing = [f for f in task.prompt_fields if "{" + f + "}" not in self.model.prompt_template]
+        styles = list(task.prompt_styles)
+        _require(self.task.prompt_style is None or self.task.prompt_style in styles, "task.prompt_style",
+                 f"task {self.task.kind!r} has the prompt styles {styles} (got {self.task.prompt_style!r})")
+        _require(self.task.prompt_style is None or self.model.prompt_template is None, "model.prompt_template",
+                 "set either task.prompt_style (a named prompt of the task) or model.prompt_template, not both")
+        template = self.model.prompt_template
+        missing = [f for f in task.prompt_fields if template is not None and "{" + f + "}" not in template]
         _require(not missing, "model.prompt_template",
                  f"must contain {', '.join('{' + f + '}' for f in missing)} (task {self.task.kind!r})")
+
+    def prompt(self) -> tuple[str, str]:
+        """The prompt template trials use, and where it came from (printed by the driver)."""
+        return resolve_prompt(get_task(self.task.kind), self.task.prompt_style, self.model.prompt_template)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -124,7 +124,8 @@ def derive_version(cfg, parent: CycleData, eval_rows: list[dict], *, cycle: int,
     errors = {c["id"]: c for c in ranking[:n_replay]}
     name = _next_name(root)
     manifest = {
-        "kind": "dataset_version", "version": name, "parent": parent.version, "cycle": cycle, "campaign": cfg.name,
+        "kind": "dataset_version", "task": task.spec.kind, "version": name, "parent": parent.version, "cycle": cycle,
+        "campaign": cfg.name,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "fingerprint": fingerprint, "inputs": inputs,
         "focus_facets": list(focus_facets), "focus_reason": focus_reason, "replay_source": replay_source,
         "ratios": {k: cfg.search.space.get(f"train.{k}", getattr(cfg.train, k)) for k in ("add_ratio", "replay_ratio")},

@@ -141,7 +141,7 @@ def build_base_version(folder: Path, rows: list[dict], eval_rows: list[dict], *,
     train, valid = split_rows(kept, valid_fraction, task=task)
     write_table(train, folder / "train.parquet", task)
     write_table(valid, folder / "valid.parquet", task)
-    manifest = {"kind": "dataset_version", "version": folder.name, "parent": None, "inputs": inputs,
+    manifest = {"kind": "dataset_version", "task": task.spec.kind, "version": folder.name, "parent": None, "inputs": inputs,
                 "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "filter": stats,
                 "counts": {"train": len(train), "valid": len(valid)},
                 "files": _manifest_files(folder, ["train.parquet", "valid.parquet"])}

@@ -97,6 +97,8 @@ def _drive(cfg, folder: Path, state: dict | None, verbose: bool = False) -> dict
     console.print(f"  {session.concurrency} trial(s) at once ({session.why}); W&B: {wandb_why}")
     console.print(f"  resources: {cfg.resources.plan()['why']}")
     console.print(f"  {session.precision['reason']}")
+    template, source = cfg.prompt()
+    console.print(f"  prompt: {template!r} ({source})")
     if session.precision["warning"]:
         console.print(f"  [yellow]warning:[/] {session.precision['warning']}")
     for item in getattr(cfg, "preset_applied", []):
@@ -182,7 +184,7 @@ def _plan(ctx, cycle: int, previous: dict | None) -> tuple[dict, CycleData]:
     (folder / "resolved_config.yaml").write_text(yaml.safe_dump({**cfg.to_dict(), "resolved": {
         "wandb_mode": ctx["wandb_mode"], "wandb_why": ctx["wandb_why"], "cycle": cycle,
         "scaling": cfg.resources.plan(), "memory_preset_applied": getattr(cfg, "preset_applied", []),
-        "compute_dtype": ctx["session"].precision}},
+        "compute_dtype": ctx["session"].precision, "prompt_template": cfg.prompt()[0]}},
         sort_keys=False, allow_unicode=True))
     _write_log(ctx, cycle, plan, previous)
     return plan, data

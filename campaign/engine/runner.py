@@ -95,9 +95,10 @@ class RaySession:
         return resolve_compute_dtype(self.cfg.model.compute_dtype, probe)
 
     def worker_config(self) -> dict:
-        """The config as workers get it: ``model.compute_dtype`` resolved (``self.cfg`` keeps what the user wrote)."""
+        """The config as workers get it: dtype and prompt resolved (``self.cfg`` keeps what the user wrote)."""
         config = self.cfg.to_dict()
-        config["model"] = {**config["model"], "compute_dtype": self.precision["dtype"]}
+        config["model"] = {**config["model"], "compute_dtype": self.precision["dtype"],
+                           "prompt_template": self.cfg.prompt()[0]}
         return config
 
     def _task(self, fn):

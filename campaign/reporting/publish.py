@@ -18,7 +18,7 @@ from pathlib import Path
 import yaml
 
 from campaign.data.io import sha256_file
-from campaign.tasks.hidden_params.schema import DIMS, LANGS, VALUE_MAX, VALUE_MIN, target_json
+from campaign.tasks.base import DEFAULT_KIND, Task, get_task, resolve_prompt
 
 __all__ = ["PublishError", "HUB", "plan_dataset_upload", "plan_adapter_upload", "describe_plan", "submit_plan"]
 
@@ -153,23 +153,30 @@ def _size_category(n: int) -> str:
     return "n>1M"
 
 
+def _task_of(kind: str | None) -> Task:
+    """The task a manifest or campaign was written for (those from before tasks were plug-ins: the default)."""
+    return get_task(kind or DEFAULT_KIND)
+
+
 def _dataset_card(repo_id: str, data_name: str, manifest: dict, files: list[dict], eval_manifest: dict | None) -> str:
+    task = _task_of(manifest.get("task"))
+    words = task.card()
     counts = manifest.get("counts", {})
     version, parent = manifest["version"], manifest.get("parent")
-    meta = {"license": "other", "pretty_name": f"{data_name} ({version})", "language": list(LANGS),
+    meta = {"license": "other", "pretty_name": f"{data_name} ({version})", "language": words["languages"],
             "task_categories": ["text-generation"], "size_categories": [_size_category(sum(counts.values()))],
-            "tags": ["music", "json", "structured-output", "qlora", "campaign-engine"],
+            "tags": [*words["tags"], "structured-output", "qlora", "campaign-engine"],
             "configs": _dataset_configs(files)}
-    focus = ", ".join(manifest.get("focus_dims") or []) or "none"
+    focus = ", ".join(manifest.get("focus_facets", manifest.get("focus_dims")) or []) or "none"
     about = [["version", f"`{version}`"], ["parent", f"`{parent}`" if parent else "none (a base version)"],
-             ["focus dimensions", focus], ["created", manifest.get("created", "unknown")]]
+             [f"focus {task.spec.facet_kind}s", focus], ["created", manifest.get("created", "unknown")]]
     if manifest.get("campaign"):
         about.insert(2, ["campaign / cycle", f"`{manifest['campaign']}` / {manifest.get('cycle')}"])
     notes = "\n\n".join(str(manifest[k]) for k in ("summary", "focus_reason") if manifest.get(k))
     body = f"""
 # {repo_id.split('/')[1]}: dataset version {version}
 
-Teacher data for turning a music request (English or Japanese) into six hidden parameters as JSON,
+Teacher data for {words["what"]},
 built by the campaign engine. Versions are immutable: every file below matches the sha256 recorded
 in `manifest.json` when the version was written.
 
@@ -185,7 +192,7 @@ in `manifest.json` when the version was written.
 
 {_eval_note(eval_manifest)}
 
-{_schema_section()}
+{words["schema"]}
 
 ## License
 
@@ -215,21 +222,6 @@ def _eval_note(eval_manifest: dict | None) -> str:
                 "keep their meaning; it is published only when asked for explicitly (include_eval).")
     return (f"## Frozen eval set\n\n`eval/eval.parquet` ({eval_manifest.get('rows', '?')} rows) is the `test` split: "
             "the frozen benchmark every cycle, gate and baseline is scored on. Never train on it.")
-
-
-def _schema_section() -> str:
-    example = {d: v for d, v in zip(DIMS, (62, 40, 71, 15, 35, 20))}
-    dims = _table(["dimension", "type", "range"], [[f"`{d}`", "int64", f"{VALUE_MIN}–{VALUE_MAX}"] for d in DIMS])
-    return f"""## Schema
-
-Each row is `{{"id", "request", "lang", "source", "hidden_params"}}`: `id` is a stable hash of the request,
-`lang` is one of {", ".join(f"`{lang}`" for lang in LANGS)}, `source` says where the row came from, and
-`hidden_params` holds the six dimensions, each an integer:
-
-{dims}
-
-A model learns to answer the request with one JSON object in this key order, e.g.
-`{target_json(example)}`."""
 
 
 # ---------------------------------------------------------------- the promoted adapter
@@ -278,12 +270,13 @@ def _fmt(value, digits: int) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
-def _metrics_table(metrics: dict, baselines: list[dict]) -> str:
-    names = ["json_valid_rate", "mae_raw"] + [f"mae_raw_{d}" for d in DIMS]
+def _metrics_table(metrics: dict, baselines: list[dict], task: Task) -> str:
+    spec = task.spec
+    names = [spec.valid_rate, spec.primary] + [spec.facet_key(f) for f in spec.facets]
     header = ["metric (frozen eval set)", "this adapter"] + [f"`{b['mode']}`" for b in baselines]
     rows = []
     for name in names:
-        digits = 3 if name == "json_valid_rate" else 2
+        digits = 3 if name == spec.valid_rate else 2
         cells = [_fmt(m.get(f"eval/{name}"), digits) for m in [metrics] + [b.get("metrics", {}) for b in baselines]]
         rows.append([f"`{name}`"] + cells)
     return _table(header, rows)
@@ -331,12 +324,13 @@ def _model_card(repo_id: str, state: dict, record: dict, baselines: list, gate: 
     lineage = [["campaign", f"`{state.get('campaign')}`"], ["cycle", record.get("cycle")],
                ["trial", record.get("trial")], ["trial_id", f"`{record.get('trial_id')}`"],
                ["data version", f"`{record.get('data_version')}`"], ["promoted", record.get("promoted", "")]]
-    template = model_cfg.get("prompt_template", "")
+    task_cfg = state.get("config", {}).get("task") or {}
+    task = _task_of(task_cfg.get("kind"))
+    template = resolve_prompt(task, task_cfg.get("prompt_style"), model_cfg.get("prompt_template"))[0]
     body = f"""
 # {repo_id.split('/')[1]}
 
-A {_METHOD.get(model_cfg.get("quantization"), "LoRA")} adapter that turns a music request (English or Japanese)
-into six hidden parameters ({", ".join(DIMS)}) as one JSON object.
+A {_METHOD.get(model_cfg.get("quantization"), "LoRA")} adapter that {task.card()["adapter"]}.
 Campaign `{state.get('campaign')}` promoted it after cycle {record.get('cycle')}.
 
 {_base_model_note(base, repo_id)}
@@ -345,10 +339,9 @@ Prompt template: `{json.dumps(template, ensure_ascii=False)}`
 
 ## Evaluation
 
-On the frozen eval set ({metrics.get('eval/n', '?')} rows, never trained on). `mae_raw` is the mean absolute
-error on the 0–100 scale, with each invalid JSON output counted as an error of 50; lower is better.
+On the frozen eval set ({metrics.get('eval/n', '?')} rows, never trained on). {task.card()["metric_note"]}
 
-{_metrics_table(metrics, baselines)}
+{_metrics_table(metrics, baselines, task)}
 
 {_gate_section(record, gate)}
 

@@ -22,7 +22,8 @@ from typing import Any, Iterable, Sequence
 
 from campaign.core.errors import ConfigError
 
-__all__ = ["TaskSpec", "Task", "register", "get_task", "task_or_default", "known_kinds", "DEFAULT_KIND"]
+__all__ = ["TaskSpec", "Task", "register", "get_task", "task_or_default", "resolve_prompt", "known_kinds",
+           "DEFAULT_KIND"]
 
 DEFAULT_KIND = "hidden_params"
 
@@ -143,6 +144,13 @@ class Task:
         """Fixed pieces of every completion, each made one token of the tiny model (e.g. JSON keys)."""
         return []
 
+    # ------------------------------------------------------------------ Hub cards
+    def card(self) -> dict:
+        """Words for the Hub cards: ``languages``, ``tags``, ``what`` (the data), ``adapter``, ``metric_note``, ``schema``."""
+        return {"languages": [], "tags": [], "what": f"the {self.spec.kind} task", "adapter": f"does the "
+                f"{self.spec.kind} task", "metric_note": "", "schema": "## Schema\n\nRows carry "
+                + ", ".join(f"`{f}`" for f in self.fields) + "."}
+
     # ------------------------------------------------------------------ generation
     has_generator: bool = False
 
@@ -167,6 +175,14 @@ def register(kind: str, task: str | type[Task]) -> None:
 
 def known_kinds() -> list[str]:
     return sorted(_REGISTRY)
+
+
+def resolve_prompt(task: Task, style: str | None, template: str | None) -> tuple[str, str]:
+    """The prompt template trials use, and where it came from: your template, else the named style, else the first."""
+    if template is not None:
+        return template, "model.prompt_template"
+    style = style or next(iter(task.prompt_styles))
+    return task.prompt_styles[style], f"task.prompt_style {style!r} of task {task.spec.kind!r}"
 
 
 def task_or_default(task: Task | None) -> Task:

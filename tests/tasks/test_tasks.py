@@ -172,3 +172,14 @@ def test_shipped_configs_use_no_deprecated_key():
         with warnings.catch_warnings():
             warnings.simplefilter("error", FutureWarning)
             load_config(path)
+
+
+def test_the_prompt_is_a_named_style_of_the_task_unless_you_write_your_own():
+    cfg = load_config(DEFAULT)
+    assert cfg.prompt() == ("Request: {request}\nJSON:", "task.prompt_style 'plain' of task 'hidden_params'")
+    own = load_config(DEFAULT, {"model": {"prompt_template": "Q: {request}\nA:"}})
+    assert own.prompt() == ("Q: {request}\nA:", "model.prompt_template")
+    with pytest.raises(ConfigError, match=r"task\.prompt_style: task 'hidden_params' has the prompt styles \['plain'\]"):
+        load_config(DEFAULT, {"task": {"prompt_style": "chatty"}})
+    with pytest.raises(ConfigError, match=r"model\.prompt_template: set either task\.prompt_style"):
+        load_config(DEFAULT, {"task": {"prompt_style": "plain"}, "model": {"prompt_template": "Q: {request}"}})

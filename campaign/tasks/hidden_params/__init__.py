@@ -108,6 +108,11 @@ class HiddenParamsTask(Task):
         dims = self.spec.facets
         return [f' {{"{dims[0]}": '] + [f', "{d}": ' for d in dims[1:]] + ["}"]
 
+    def card(self) -> dict:
+        from campaign.tasks.hidden_params.card import CARD
+
+        return CARD
+
     def generate(self, n: int, seed: int, *, focus_facets: Sequence[str] = (), ja_share: float = 0.5,
                  source: str = "generated", id_prefix: str = "") -> list[dict]:
         from campaign.tasks.hidden_params.datagen import generate
