@@ -262,7 +262,8 @@ class CampaignConfig:
         task = get_task(self.task.kind)
         facets, kind = list(task.spec.facets), task.spec.facet_kind
         _require(self.cycles.n_facets <= len(facets), "cycles.n_facets",
-                 f"must be in 1..{len(facets)}: task {self.task.kind!r} has {len(facets)} {kind}s (got {self.cycles.n_facets})")
+                 f"must be in 1..{len(facets)}: task {self.task.kind!r} has {len(facets)} {task.spec.facets_word} "
+                 f"(got {self.cycles.n_facets})")
         unknown = [f for f in self.cycles.force_facets if f not in facets]
         _require(not unknown, "cycles.force_facets", f"unknown {kind}(s) {unknown}; task {self.task.kind!r} has {facets}")
         fields = list(task.fields) + list(task.optional_fields)
@@ -274,10 +275,23 @@ class CampaignConfig:
                  f"task {self.task.kind!r} has the prompt styles {styles} (got {self.task.prompt_style!r})")
         _require(self.task.prompt_style is None or self.model.prompt_template is None, "model.prompt_template",
                  "set either task.prompt_style (a named prompt of the task) or model.prompt_template, not both")
+        self._check_generator(task)
         template = self.model.prompt_template
         missing = [f for f in task.prompt_fields if template is not None and "{" + f + "}" not in template]
         _require(not missing, "model.prompt_template",
                  f"must contain {', '.join('{' + f + '}' for f in missing)} (task {self.task.kind!r})")
+
+    def _check_generator(self, task) -> None:
+        """Generated rows need the task's generator: the base data (source 'generate') and the add pool."""
+        if task.has_generator:
+            return
+        kind = self.task.kind
+        _require(self.data.source != "generate", "data.source",
+                 f"task {kind!r} has no row generator; give a JSONL/Parquet/datasets path")
+        add = self.search.space.get("train.add_ratio")
+        top = (max(add["values"]) if add["type"] == "choice" else add["high"]) if add else self.train.add_ratio
+        _require(top == 0, "train.add_ratio", f"task {kind!r} has no row generator, so no rows can be added: set "
+                 "train.add_ratio to 0 and leave it out of search.space")
 
     def prompt(self) -> tuple[str, str]:
         """The prompt template trials use, and where it came from (printed by the driver)."""

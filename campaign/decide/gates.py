@@ -74,8 +74,8 @@ def _focus_checks(candidate: dict, previous_best: dict | None, spec: TaskSpec, f
                   min_imp: float) -> list:
     if previous_best is None or not focus:
         why = ("there is no previous cycle (cycle 1), so there is no previous best to improve on"
-               if previous_best is None else f"no focus {spec.facet_kind}s were chosen for this cycle")
-        return [_check(f"focus {spec.facet_kind}s", "n/a", None, None, f"< reference - {min_imp:.2f}", why)]
+               if previous_best is None else f"no focus {spec.facets_word} were chosen for this cycle")
+        return [_check(f"focus {spec.facets_word}", "n/a", None, None, f"< reference - {min_imp:.2f}", why)]
     out = []
     for facet in focus:
         name, key, thr = spec.facet_key(facet), spec.facet_key(facet, "eval"), f"< reference - {min_imp:.2f}"

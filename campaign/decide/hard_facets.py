@@ -50,7 +50,7 @@ def _measured_hard_facets(records: list[dict], spec: TaskSpec, metric: str, mode
     kind = spec.facet_kind
     if not best:
         return {"best_trials": [], "per_facet_error": {}, "hard_facets": [],
-                "reason": f"no finished trial reported {metric}; no hard {kind}s can be chosen"}
+                "reason": f"no finished trial reported {metric}; no hard {spec.facets_word} can be chosen"}
     per_facet = {}
     for facet in spec.facets:
         vals = [v for r in best if (v := _value(r, spec.facet_key(facet, prefix))) is not None]

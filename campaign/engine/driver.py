@@ -174,7 +174,7 @@ def _plan(ctx, cycle: int, previous: dict | None) -> tuple[dict, CycleData]:
                                    mode=cfg.search.mode, top_k=cfg.cycles.seed_top_k, margin=cfg.cycles.narrow_margin)
         seeding["summary"] = (f"{len(seeding['points'])} best config(s) of cycle {cycle - 1} first, "
                               f"{len(seeding['carried'])} trial(s) carried into Optuna, ranges narrowed")
-        parent, ranking_text = data.manifest["parent"], f"the cycle's focus {ctx['task'].spec.facet_kind}s' error " \
+        parent, ranking_text = data.manifest["parent"], f"the cycle's focus {ctx['task'].spec.facets_word}' error " \
             f"of cycle {cycle - 1}'s best adapter on the training split (invalid outputs first)"
     plan = {"cycle": cycle, "data_version": data.version, "data_path": str(data.path), "data_parent": parent,
             "data_summary": data.summary(cfg.data.base_size), "focus_facets": list(data.focus_facets), "hard_facets": hard,

@@ -43,7 +43,7 @@ def _inputs(plan: dict, previous: dict | None, baselines: list[dict], spec: Task
 
 def _focus(plan: dict, spec: TaskSpec) -> list[str]:
     hard = plan.get("hard_facets") or plan.get("hard_dims")  # hard_dims: plans written before facets
-    lines = [f"## Hard {spec.facet_kind}s (this cycle's focus)", ""]
+    lines = [f"## Hard {spec.facets_word} (this cycle's focus)", ""]
     if not hard:
         return lines + ["- none: cycle 1 has no evaluated model to learn from", ""]
     hard = facets_record(hard)

@@ -169,7 +169,7 @@ def _dataset_card(repo_id: str, data_name: str, manifest: dict, files: list[dict
             "configs": _dataset_configs(files)}
     focus = ", ".join(manifest.get("focus_facets", manifest.get("focus_dims")) or []) or "none"
     about = [["version", f"`{version}`"], ["parent", f"`{parent}`" if parent else "none (a base version)"],
-             [f"focus {task.spec.facet_kind}s", focus], ["created", manifest.get("created", "unknown")]]
+             [f"focus {task.spec.facets_word}", focus], ["created", manifest.get("created", "unknown")]]
     if manifest.get("campaign"):
         about.insert(2, ["campaign / cycle", f"`{manifest['campaign']}` / {manifest.get('cycle')}"])
     notes = "\n\n".join(str(manifest[k]) for k in ("summary", "focus_reason") if manifest.get(k))

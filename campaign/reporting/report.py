@@ -215,7 +215,7 @@ def _summary(view: dict) -> str:
         rows.append([c.get("cycle"), _badge(_BADGE.get(status, "na"), status), data,
                      ", ".join(c.get("focus_facets") or []) or "—", _trial_name(best),
                      fmt(_m(best, f"eval/{spec.primary}")), _verdict(c.get("gate"))])
-    headers = ["cycle", "status", "data", f"focus {spec.facet_kind}s", "best trial", f"eval {spec.primary}", "gate"]
+    headers = ["cycle", "status", "data", f"focus {spec.facets_word}", "best trial", f"eval {spec.primary}", "gate"]
     table = _table(headers, rows, {0, 5}, {0, 4, 6}) if rows else "<p class='muted'>No cycles yet.</p>"
     p = view.get("promoted")
     line = "<p class='line'>Currently promoted: <b>nothing promoted yet</b></p>"
@@ -241,7 +241,7 @@ def _hard_facets(view: dict) -> str:
         per = f"<br><span class='mono muted'>valid {_e(error)} per {spec.facet_kind}: {_e(per)}</span>" if per else ""
         lines.append(f"<p class='line'><b>Cycle {n} → next cycle focuses on {_e(facets)}</b>{forced}"
                      f"<br><span class='muted'>{_e(hd.get('reason') or '')}</span>{per}</p>")
-    return _section("hard-facets", f"Hard {spec.facet_kind}s chosen for the next cycle",
+    return _section("hard-facets", f"Hard {spec.facets_word} chosen for the next cycle",
                     "".join(lines) or "<p class='muted'>No cycles yet.</p>")
 
 
@@ -250,7 +250,7 @@ def _focus(view: dict) -> str:
     kind = spec.facet_kind
     focus = [f for f in spec.facets if any(f in (c.get("focus_facets") or []) for c in cycles)]
     if not done:
-        return _section("focus", f"Focus {kind}s, cycle over cycle", _NONE_YET)
+        return _section("focus", f"Focus {spec.facets_word}, cycle over cycle", _NONE_YET)
     keys = [(f"{spec.primary} (overall)", f"eval/{spec.primary}")] + [(f, spec.facet_key(f, "eval")) for f in focus]
     bests = [_best(c["snapshot"]) for c in done]
     values = [[_m(b, key) for b in bests] for _, key in keys]
@@ -261,9 +261,9 @@ def _focus(view: dict) -> str:
     headers = [kind] + [h for i, s in enumerate(series) for h in [s] + [f"Δ vs {series[i - 1]}"] * (i > 0)]
     rows = [[name] + [c for i, v in enumerate(vals) for c in [fmt(v)] + [_delta(v, vals[i - 1])] * (i > 0)]
             for (name, _), vals in zip(keys, values)]
-    note = "" if focus else f"<p class='muted'>No focus {kind}s yet (cycle 1 has none): overall only.</p>"
+    note = "" if focus else f"<p class='muted'>No focus {spec.facets_word} yet (cycle 1 has none): overall only.</p>"
     table = _table(headers, rows, set(range(1, len(headers))))
-    return _section("focus", f"Focus {kind}s, cycle over cycle",
+    return _section("focus", f"Focus {spec.facets_word}, cycle over cycle",
                     f"{note}<div class='row'><div>{chart}</div><div class='grow'>{table}"
                     "<p class='muted'>Δ: red = worse (error went up), green = better.</p></div></div>")
 
@@ -403,7 +403,7 @@ def render_report(view: dict) -> str:
     nav = "<nav>" + "".join(f'<a href="#{_e(i)}">{_e(i)}</a>' for i in ids) + "</nav>"
     title = f"Campaign {view.get('campaign') or '—'}"
     sub = (f"generated {view.get('generated') or '—'} · metric {view.get('metric') or '—'} "
-           f"({view.get('mode') or '—'}) · task {_spec(view).kind} · {_spec(view).facet_kind}s "
+           f"({view.get('mode') or '—'}) · task {_spec(view).kind} · {_spec(view).facets_word} "
            f"{', '.join(_spec(view).facets) or '—'}")
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"

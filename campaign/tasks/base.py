@@ -50,6 +50,12 @@ class TaskSpec:
         if not self.objective_mode:
             object.__setattr__(self, "objective_mode", self.mode)
 
+    @property
+    def facets_word(self) -> str:
+        """The plural of ``facet_kind``: 'dimensions', 'classes', 'subjects'."""
+        kind = self.facet_kind
+        return kind + ("es" if kind.endswith(("s", "sh", "ch", "x")) else "s")
+
     def facet_key(self, facet: str, prefix: str = "") -> str:
         """The metric key of ``facet``'s error, e.g. ``valid/mae_raw_energy``."""
         name = self.facet_error.format(facet=facet)

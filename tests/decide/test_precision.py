@@ -227,8 +227,10 @@ def test_session_resolves_once_and_hands_workers_the_dtype(monkeypatch):
     assert session.precision["dtype"] == "float32" and session.precision["requested"] == "auto"
     config = session.worker_config()
     assert config["model"]["compute_dtype"] == "float32" and cfg.model.compute_dtype == "auto"
-    assert {k: v for k, v in config["model"].items() if k != "compute_dtype"} == \
-        {k: v for k, v in cfg.to_dict()["model"].items() if k != "compute_dtype"}
+    assert config["model"]["prompt_template"] == cfg.prompt()[0] and cfg.model.prompt_template is None  # resolved too
+    resolved = ("compute_dtype", "prompt_template")
+    assert {k: v for k, v in config["model"].items() if k not in resolved} == \
+        {k: v for k, v in cfg.to_dict()["model"].items() if k not in resolved}
 
 
 def test_session_stops_on_a_dtype_the_gpu_cannot_run(monkeypatch):

@@ -183,3 +183,28 @@ def test_the_prompt_is_a_named_style_of_the_task_unless_you_write_your_own():
         load_config(DEFAULT, {"task": {"prompt_style": "chatty"}})
     with pytest.raises(ConfigError, match=r"model\.prompt_template: set either task\.prompt_style"):
         load_config(DEFAULT, {"task": {"prompt_style": "plain"}, "model": {"prompt_template": "Q: {request}"}})
+
+
+def test_a_task_without_a_generator_cannot_generate_or_add_rows(tmp_path):
+    class NoGen(Task):
+        spec = TaskSpec(kind="nogen", facets=("a",), facet_kind="class", facet_error="err_{facet}",
+                        primary="accuracy", mode="max", valid_rate="valid_rate")
+        fields = ("text", "label")
+        prompt_styles = {"plain": "{text}"}
+        prompt_fields = ("text",)
+
+    register("nogen", NoGen)
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text('{"text": "a", "label": "a"}\n')
+    base = {"task": {"kind": "nogen"}, "search": {"space": {}}, "train": {"add_ratio": 0.0}, "cycles": {"n_facets": 1}}
+    try:
+        with pytest.raises(ConfigError, match=r"data\.source: task 'nogen' has no row generator"):
+            load_config(None, base)
+        with pytest.raises(ConfigError, match=r"train\.add_ratio: task 'nogen' has no row generator"):
+            load_config(None, {**base, "data": {"source": str(rows)}, "train": {"add_ratio": 0.1}})
+        cfg = load_config(None, {**base, "data": {"source": str(rows)}})
+        assert cfg.prompt()[0] == "{text}"
+    finally:
+        from campaign.tasks import base as registry
+
+        registry._REGISTRY.pop("nogen"), registry._INSTANCES.pop("nogen", None)
