@@ -32,6 +32,19 @@ def cmd_run(args) -> int:
     return _finished(cfg.results_path(), state)
 
 
+def cmd_study_loop(args) -> int:
+    from campaign.engine.runner import smoke_overrides
+    from campaign.engine.study import study_loop
+
+    overrides = parse_overrides(args.overrides)
+    if args.smoke_test:
+        overrides = merge(smoke_overrides(), overrides)
+    command = " ".join(["campaign study-loop", f"--config {args.config}", f"--seeds {args.seeds}",
+                        *(["--smoke-test"] if args.smoke_test else []), *args.overrides])
+    result = study_loop(args.config, overrides, args.seeds, command, verbose=args.verbose)
+    return 0 if result["summary"]["promoted_regressions"] == 0 else 1
+
+
 def cmd_resume(args) -> int:
     from campaign.engine.driver import resume_campaign
     from campaign.core.progress import console
@@ -192,6 +205,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--overwrite", action="store_true", help="replace this campaign's existing results")
     run.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
     run.set_defaults(func=cmd_run)
+    study = sub.add_parser("study-loop", help="run the 2-cycle campaign over K seeds: does cycle 2 improve its "
+                                              "focus facets, and is a regression ever promoted?")
+    with_config(study, required=True)
+    study.add_argument("--seeds", type=int, default=5, help="seeds 0..K-1 (train.seed and search.seed); default 5")
+    study.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
+    study.set_defaults(func=cmd_study_loop)
     res = sub.add_parser("resume", help="finish an interrupted campaign (after Ctrl-C or a crash)")
     res.add_argument("folder", help="the campaign folder, e.g. results/default")
     res.add_argument("--cycles", type=int, help="raise the campaign's cycle count")
