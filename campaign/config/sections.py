@@ -217,8 +217,15 @@ class GateConfig:
     min_valid_rate: float = 0.98  # The candidate's share of outputs that parse (json_valid_rate, ...) must reach this.
     focus_min_improvement: float = 0.0  # Each focus facet's error must beat the previous cycle's best by more.
     primary_tolerance: float = 0.0  # The primary metric may be worse than the promoted model's and the best baseline's by at most this.
+    statistics: str = "paired"  # 'paired': decide on paired intervals over the eval rows; 'none': on the metric values.
+    confidence: float = 0.95  # Confidence level of the paired bootstrap intervals.
+    resamples: int = 2000  # Bootstrap resamples per interval (seeded, so a rerun gives the same verdict).
 
     def __post_init__(self):
+        _require(self.statistics in ("paired", "none"), "gate.statistics",
+                 f"must be 'paired' or 'none' (got {self.statistics!r})")
+        _require(0 < self.confidence < 1, "gate.confidence", f"must be in (0, 1), e.g. 0.95 (got {self.confidence})")
+        _require(self.resamples >= 100, "gate.resamples", f"must be >= 100 (got {self.resamples})")
         _require(0 <= self.min_valid_rate <= 1, "gate.min_valid_rate", f"must be in [0, 1] (got {self.min_valid_rate})")
         _require(self.focus_min_improvement >= 0, "gate.focus_min_improvement", "must be >= 0")
         _require(self.primary_tolerance >= 0, "gate.primary_tolerance", "must be >= 0")

@@ -19,6 +19,15 @@ trial (the candidate) is promoted only if no check fails:
    fine-tuned model that loses to keyword rules is not promoted. Baselines
    without a value (no valid output) are left out; with none left, n/a.
 
+**Statistics** (``statistics="paired"``, the default when per-row outputs are given): checks 2–4
+compare the two models row by row on the frozen eval set (``campaign.decide.paired``: a seeded
+bootstrap interval of the mean per-row difference and a paired p-value). A focus facet passes
+only when the whole interval lies below ``-focus_min_improvement`` (an improvement beyond the
+noise); the primary metric fails only when the whole interval lies above ``primary_tolerance``
+(significantly worse). The per-row primary error counts an invalid output as the task's
+``invalid_error``. With ``statistics="none"`` the rules above decide on the metric values, and
+the interval is still computed and shown. Every check carries its ``interval`` where one exists.
+
 A check that is not applicable ("n/a") never blocks promotion. A candidate
 value that is missing because no output was valid fails its check.
 If no trial of the cycle finished there is no candidate and nothing is promoted.
@@ -31,6 +40,7 @@ from __future__ import annotations
 
 import math
 
+from campaign.decide.paired import compare
 from campaign.tasks.base import TaskSpec
 
 __all__ = ["evaluate_gate", "best_baseline", "gate_table_markdown"]
@@ -138,10 +148,52 @@ def _baseline_check(candidate: dict, baselines: dict[str, dict | None], spec: Ta
     return _primary_check(candidate, metrics, spec, f"best baseline ({name})", name, tol, "")
 
 
+def _reference_table(check: dict, spec: TaskSpec, focus: list[str], paired: dict) -> tuple[list, list, str] | None:
+    """``(reference rows, candidate rows, rule)`` for a check that compares two models, else None."""
+    name, cand = check["check"], paired.get("candidate")
+    if not cand:
+        return None
+    for facet in focus:
+        if name == spec.facet_key(facet) and (paired.get("previous_best") or {}).get("facets"):
+            return paired["previous_best"]["facets"][facet], cand["facets"][facet], "improve"
+    other = None
+    if name == f"{spec.primary} vs promoted":
+        other = paired.get("promoted")
+    elif name.startswith(f"{spec.primary} vs best baseline ("):
+        other = (paired.get("baselines") or {}).get(name[len(f"{spec.primary} vs best baseline ("):-1])
+    return (other["primary"], cand["primary"], "no worse") if other else None
+
+
+def _with_interval(check: dict, spec: TaskSpec, focus: list[str], paired: dict, stats: dict) -> dict:
+    """Attach the paired interval to a comparing check; in paired mode it also decides the check."""
+    found = _reference_table(check, spec, focus, paired) if check["status"] != "n/a" else None
+    if found is None:
+        return check
+    ref, cand, rule = found
+    iv = compare(ref, cand, confidence=stats["confidence"], resamples=stats["resamples"], seed=stats["seed"])
+    check = {**check, "interval": iv}
+    band = (f"per-row difference {iv['diff']:+.2f}, {100 * iv['confidence']:.0f}% interval "
+            f"[{iv['low']:+.2f}, {iv['high']:+.2f}], p={iv['p_value']:.3g} ({iv['test']}, {iv['n']} rows)")
+    if stats["mode"] != "paired":
+        return {**check, "reason": f"{check['reason']}; {band}"}
+    if rule == "improve":
+        limit = stats["focus_min_improvement"]
+        status = "pass" if iv["high"] < -limit - _EPS else "fail"
+        why = f"must improve beyond the noise: the whole interval below {-limit:+.2f}"
+    else:
+        limit = stats["primary_tolerance"]
+        status = "fail" if iv["low"] > limit + _EPS else "pass"
+        why = f"may not be significantly worse: fails when the whole interval is above {limit:+.2f}"
+    return {**check, "status": status, "threshold": f"paired {100 * iv['confidence']:.0f}% interval",
+            "reason": f"{check['check']}: {band} ({why})",
+            "_short": f"{check['check']} {iv['diff']:+.2f} [{iv['low']:+.2f}, {iv['high']:+.2f}]"}
+
+
 def evaluate_gate(candidate: dict | None, *, spec: TaskSpec, focus_facets: list[str], previous_best: dict | None,
                   promoted: dict | None, baselines: dict[str, dict | None] | None = None,
                   min_valid_rate: float = 0.98, focus_min_improvement: float = 0.0,
-                  primary_tolerance: float = 0.0) -> dict:
+                  primary_tolerance: float = 0.0, paired: dict | None = None, statistics: str = "paired",
+                  confidence: float = 0.95, resamples: int = 2000, seed: int = 0) -> dict:
     """Run the gate's checks on the candidate's frozen-eval metrics; see the module docstring for the rule."""
     unknown = [f for f in focus_facets if f not in spec.facets]
     if unknown:
@@ -154,6 +206,10 @@ def evaluate_gate(candidate: dict | None, *, spec: TaskSpec, focus_facets: list[
                   _primary_check(candidate, promoted, spec, "promoted", "the promoted model", primary_tolerance,
                                  "nothing is promoted yet, so there is no promoted model to compare with"),
                   _baseline_check(candidate, baselines or {}, spec, primary_tolerance)]
+        if paired:
+            stats = {"mode": statistics, "confidence": confidence, "resamples": resamples, "seed": seed,
+                     "focus_min_improvement": focus_min_improvement, "primary_tolerance": primary_tolerance}
+            checks = [_with_interval(c, spec, list(focus_facets), paired, stats) for c in checks]
     failed = [c for c in checks if c["status"] == "fail"]
     applicable = [c for c in checks if c["status"] != "n/a"]
     n_na = len(checks) - len(applicable)

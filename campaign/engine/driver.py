@@ -24,6 +24,7 @@ from campaign.decide.hard_facets import best_trials, choose_hard_facets
 from campaign.core.errors import CampaignStopped, ConfigError, SearchInterrupted
 from campaign.decide.gates import evaluate_gate
 from campaign.core.progress import console, step
+from campaign.engine.evidence import paired_tables
 from campaign.engine.runner import run_search, start_ray
 from campaign.decide.seeding import seed_next_search
 from campaign.reporting.snapshot import copy_best_adapter, orchestration_overhead, strict_json, trial_records, write_snapshot
@@ -239,7 +240,10 @@ def _finish(ctx, cycle: int, plan: dict, data: CycleData, previous: dict | None,
                          promoted=(state["promoted"] or {}).get("metrics"),
                          baselines={b["mode"]: b["metrics"] for b in ctx["baselines"]},
                          min_valid_rate=cfg.gate.min_valid_rate, focus_min_improvement=cfg.gate.focus_min_improvement,
-                         primary_tolerance=cfg.gate.primary_tolerance)
+                         primary_tolerance=cfg.gate.primary_tolerance,
+                         paired=paired_tables(ctx["task"], ctx["eval_rows"], ctx["folder"], cycle, ctx["baselines"]),
+                         statistics=cfg.gate.statistics, confidence=cfg.gate.confidence, resamples=cfg.gate.resamples,
+                         seed=cycle)
     write_json(gate, folder / "gate.json")
     if gate["passed"]:
         state["promoted"] = promote(ctx["folder"], cycle, best, plan["data_version"], gate)
@@ -263,7 +267,8 @@ def _snapshot(ctx, cycle, plan, records, best) -> dict:
     snapshot = {"campaign": ctx["cfg"].name, "cycle": cycle, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 "metric": ctx["cfg"].search.metric, "mode": ctx["cfg"].search.mode, "data_version": plan["data_version"],
                 "task": ctx["task"].spec.to_dict(), "focus_facets": focus_of(plan), "eval_set": plan["eval_set"],
-                "best_trial": best["trial_id"] if best else None, "trials": records, "baselines": ctx["baselines"]}
+                "best_trial": best["trial_id"] if best else None, "trials": records,
+                "baselines": [{k: v for k, v in b.items() if k != "outputs"} for b in ctx["baselines"]]}
     if cycle in ctx.get("search_wall", {}):
         wall, resumed = ctx["search_wall"][cycle]
         snapshot["orchestration"] = orchestration_overhead(records, wall, ctx["session"].concurrency, resumed)
@@ -300,8 +305,8 @@ def _print_cycle(cycle: int, snapshot: dict, gate: dict, hard: dict) -> None:
 
     print_cycle_tables(snapshot)
     console.print(f"cycle {cycle} gate: [bold]{'PROMOTED' if gate['passed'] else 'REFUSED'}[/] · {gate['summary']}")
-    for check in gate["checks"]:
-        if check["status"] == "fail":
-            console.print(f"  ✗ {check['reason']}")
+    for check in gate["checks"]:  # failures, and every paired comparison with its interval
+        if check["status"] == "fail" or "interval" in check:
+            console.print(f"  {'✗' if check['status'] == 'fail' else '✓'} {check['reason']}", markup=False)
     console.print(f"hard facets for the next cycle: {', '.join(hard['hard_facets']) or '—'} ({hard['reason']})")
 

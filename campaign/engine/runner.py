@@ -110,16 +110,24 @@ class RaySession:
         return ray.remote(**ray_task_options(self.cfg.resources.plan()))(fn)
 
     def baselines(self, train_rows: list[dict], eval_rows: list[dict]) -> list[dict]:
-        """The task's model-free baselines here; prompt_baseline in a Ray task (it loads the model)."""
+        """The task's model-free baselines here; prompt_baseline in a Ray task (it loads the model).
+
+        Each keeps its per-row outputs (``{row id: output}``), which the gate pairs with a model's.
+        """
         import ray
 
         from trainables.baseline_task import prompt_baseline
 
-        out = [{"mode": mode, "metrics": {f"eval/{k}": v for k, v in scores.items()}}
-               for mode, scores in get_task(self.cfg.task.kind).baselines(train_rows, eval_rows).items()]
-        task = self._task(prompt_baseline).remote(self.worker_config(), self.model_path, eval_rows, self.files_ref)
-        scores, _ = ray.get(task)
-        out.append({"mode": "prompt_baseline", "metrics": scores})
+        task = get_task(self.cfg.task.kind)
+        out = []
+        for mode, outputs in task.baseline_outputs(train_rows, eval_rows).items():
+            scores = task.score(eval_rows, outputs)
+            out.append({"mode": mode, "metrics": {f"eval/{k}": v for k, v in scores.items()},
+                        "outputs": {r["id"]: o for r, o in zip(eval_rows, outputs)}})
+        ref = self._task(prompt_baseline).remote(self.worker_config(), self.model_path, eval_rows, self.files_ref)
+        scores, details = ray.get(ref)
+        out.append({"mode": "prompt_baseline", "metrics": scores,
+                    "outputs": {o["id"]: o["output"] for o in details["outputs"]}})
         return out
 
     def outputs_with_adapter(self, rows: list[dict], adapter: Path) -> dict[str, str]:

@@ -122,6 +122,8 @@ class Task:
         one spec.facet_error per facet. Invalid outputs are counted, never dropped."""
         raise NotImplementedError
 
+    invalid_error: float = 1.0  # A row's error when its output is invalid: counted in paired tests, never dropped.
+
     def row_errors(self, row: dict, output: str) -> dict:
         """One row's errors: ``{"error", "facets": {facet: error}, "invalid_reason"}`` (None where invalid)."""
         raise NotImplementedError
@@ -130,9 +132,14 @@ class Task:
         """The ``k`` worst rows with their outputs, invalid ones first."""
         raise NotImplementedError
 
-    def baselines(self, train_rows: list[dict], eval_rows: list[dict]) -> dict[str, dict]:
-        """Model-free baselines scored on ``eval_rows``: ``{name: metrics}``."""
+    def baseline_outputs(self, train_rows: list[dict], eval_rows: list[dict]) -> dict[str, list[str]]:
+        """Model-free baselines' outputs for ``eval_rows``, in row order: ``{name: outputs}``."""
         return {}
+
+    def baselines(self, train_rows: list[dict], eval_rows: list[dict]) -> dict[str, dict]:
+        """Model-free baselines scored on ``eval_rows`` through the model's own metrics: ``{name: metrics}``."""
+        return {name: self.score(eval_rows, outputs)
+                for name, outputs in self.baseline_outputs(train_rows, eval_rows).items()}
 
     baseline_rank_text: str = "the training split's own order"  # How baseline_rank ranks, in words.
 

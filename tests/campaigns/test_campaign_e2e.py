@@ -234,6 +234,12 @@ def test_gates_promotion_and_decision_logs(campaign_run):
         assert gate["checks"][0]["check"] == "json_valid_rate"
         if c == 2:
             assert [ch["check"] for ch in gate["checks"][1:3]] == ["mae_raw_nostalgia", "mae_raw_acousticness"]
+            # paired over the frozen eval rows: cycle 1's best is the reference, every row is compared
+            for ch in gate["checks"][1:3]:
+                if ch["status"] == "n/a":  # the previous best had no valid output: nothing to pair against
+                    continue
+                assert ch["interval"]["n"] == 16 and ch["interval"]["low"] <= ch["interval"]["diff"] <= \
+                    ch["interval"]["high"] and "% interval [" in ch["reason"]
         log = (root / f"cycle_{c}" / "decision_log.md").read_text()
         for heading in ("## Inputs", "## Hard dimensions", "## Data version", "## Search seeding", "## Trials",
                         "## Gate"):

@@ -199,3 +199,48 @@ def test_best_baseline_follows_the_direction():
         ("valid_rate", "pass"), ("focus subjects", "n/a"), ("accuracy vs promoted", "pass"),
         ("accuracy vs best baseline (majority)", "fail")]
     assert g["checks"][3]["threshold"] == ">= reference - 0.00"
+
+
+# ---------------------------------------------------------------- paired statistics
+
+
+def _table(primary, **facets):
+    return {"primary": list(primary), "facets": {f: list(v) for f, v in facets.items()}}
+
+
+def _paired_case():
+    """20 eval rows. Nostalgia improves by 3 on every row; acousticness by 0.3 on average, as noise;
+    the primary metric is 0.2 worse than the promoted model's on average, as noise."""
+    noise = [(-1) ** i * 2.0 for i in range(20)]
+    prev = _table([21.0] * 20, nostalgia=[12.0] * 20, acousticness=[17.0] * 20)
+    cand = _table([21.2 + n for n in noise], nostalgia=[9.0 + 0.1 * (i % 3) for i in range(20)],
+                  acousticness=[16.7 + n for n in noise])
+    return {"candidate": cand, "previous_best": prev, "promoted": prev, "baselines": {}}
+
+
+def test_paired_gate_tells_an_improvement_from_noise():
+    cand = metrics(21.2, acousticness=16.7, nostalgia=9.1)
+    g = gate(cand, primary_tolerance=0.0, paired=_paired_case(), seed=3)
+    rows = by_name(g)
+    assert rows["mae_raw_nostalgia"]["status"] == "pass" and rows["mae_raw_nostalgia"]["interval"]["high"] < 0
+    acoustic = rows["mae_raw_acousticness"]
+    assert acoustic["status"] == "fail" and acoustic["interval"]["low"] < 0 < acoustic["interval"]["high"]
+    assert "must improve beyond the noise" in acoustic["reason"] and "Wilcoxon" in acoustic["reason"]
+    promoted = rows["mae_raw vs promoted"]
+    assert promoted["status"] == "pass" and promoted["interval"]["diff"] == pytest.approx(0.2)
+    assert "may not be significantly worse" in promoted["reason"]
+    assert g["summary"].startswith("refused: 1 of ") and "mae_raw_acousticness -0.30 [" in g["summary"]
+
+
+def test_statistics_none_keeps_the_old_rule_and_still_shows_the_interval():
+    cand = metrics(21.2, acousticness=16.7, nostalgia=9.1)
+    g = gate(cand, paired=_paired_case(), statistics="none")
+    rows = by_name(g)
+    assert rows["mae_raw_acousticness"]["status"] == "pass"  # 16.70 < 17.15: better by more than 0.00
+    assert rows["mae_raw vs promoted"]["status"] == "fail"  # 21.20 vs 21.15: worse by 0.05, which the old rule refuses
+    assert "interval" in rows["mae_raw_acousticness"] and "% interval [" in rows["mae_raw_acousticness"]["reason"]
+
+
+def test_without_per_row_outputs_the_metric_rule_decides():
+    g = gate(metrics(20.0, acousticness=16.0, nostalgia=11.0), prompt_baseline=metrics(20.37), paired=None)
+    assert g["passed"] is True and not any("interval" in c for c in g["checks"])

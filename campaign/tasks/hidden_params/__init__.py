@@ -27,6 +27,7 @@ class HiddenParamsTask(Task):
     prompt_styles = {"plain": "Request: {request}\nJSON:"}
     prompt_fields = ("request",)
     has_generator = True
+    invalid_error = 50.0  # as the objective scores it (metrics.INVALID_ERROR): worse than a uniform guess
     baseline_rank_text = "distance from the training-set mean"
 
     def validate(self, rows: Iterable[tuple[int, Any]], file: str) -> list[dict]:
@@ -89,10 +90,10 @@ class HiddenParamsTask(Task):
 
         return hard_cases(rows, outputs, k)
 
-    def baselines(self, train_rows: list[dict], eval_rows: list[dict]) -> dict[str, dict]:
-        from campaign.tasks.hidden_params.baselines import score_model_free
+    def baseline_outputs(self, train_rows: list[dict], eval_rows: list[dict]) -> dict[str, list[str]]:
+        from campaign.tasks.hidden_params.baselines import model_free_outputs
 
-        return score_model_free(train_rows, eval_rows)
+        return model_free_outputs(train_rows, eval_rows)
 
     def baseline_rank(self, train_rows: list[dict]) -> list[str]:
         from campaign.tasks.hidden_params.baselines import rank_by_mean_error

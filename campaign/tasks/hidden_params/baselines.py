@@ -14,7 +14,7 @@ from typing import Iterable
 from campaign.tasks.hidden_params.metrics import score
 from campaign.tasks.hidden_params.schema import DIMS, VALUE_MAX, VALUE_MIN, target_json
 
-__all__ = ["mean_baseline", "rule_baseline", "predict_rule_baseline", "score_model_free", "RULES"]
+__all__ = ["mean_baseline", "rule_baseline", "predict_rule_baseline", "model_free_outputs", "score_model_free", "RULES"]
 
 _E, _W, _B, _A, _C, _N = DIMS
 
@@ -88,12 +88,16 @@ def predict_rule_baseline(requests: list[str]) -> list[str]:
     return [target_json(rule_baseline(r)) for r in requests]
 
 
+def model_free_outputs(train_rows: list[dict], eval_rows: list[dict]) -> dict[str, list[str]]:
+    """What ``mean_baseline`` and ``rule_baseline`` answer for each of ``eval_rows``, as model outputs."""
+    return {"mean_baseline": [target_json(mean_baseline(train_rows))] * len(eval_rows),
+            "rule_baseline": predict_rule_baseline([r["request"] for r in eval_rows])}
+
+
 def score_model_free(train_rows: list[dict], eval_rows: list[dict]) -> dict[str, dict]:
     """``mean_baseline`` and ``rule_baseline`` scored on ``eval_rows`` through the model's metrics path."""
     targets = [r["hidden_params"] for r in eval_rows]
-    mean = target_json(mean_baseline(train_rows))
-    return {"mean_baseline": score(targets, [mean] * len(eval_rows)),
-            "rule_baseline": score(targets, predict_rule_baseline([r["request"] for r in eval_rows]))}
+    return {name: score(targets, outputs) for name, outputs in model_free_outputs(train_rows, eval_rows).items()}
 
 
 def rank_by_mean_error(train_rows: list[dict]) -> list[str]:
