@@ -157,7 +157,9 @@ def cmd_eval(args) -> int:
         from campaign.engine.runner import resolve_model_path
         from trainables.baseline_task import evaluate_model
 
-        scores, _ = evaluate_model(cfg.to_dict(), resolve_model_path(cfg), rows, args.adapter)
+        config = cfg.to_dict()
+        config["model"]["prompt_template"] = cfg.prompt()[0]  # as the trials were prompted
+        scores, _ = evaluate_model(config, resolve_model_path(cfg), rows, args.adapter)
         scores = {k.removeprefix("eval/"): v for k, v in scores.items()}
     print(json.dumps({"mode": args.mode, "rows": len(rows), **scores}, indent=2, default=float))
     return 0
