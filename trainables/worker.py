@@ -16,10 +16,10 @@ import time
 
 from campaign.tasks.base import get_task
 from trainables.evaluate import evaluate_rows
+from trainables.markers import FINAL_MARKER
 from trainables.modeling import (apply_lora, load_base_model, load_tokenizer, local_model_path, pick_device,
                                  quiet_libraries)
 from trainables.sft import encode_rows
-from trainables.markers import FINAL_MARKER
 from trainables.weave_trace import trace_validation
 
 __all__ = ["train_loop_per_worker"]

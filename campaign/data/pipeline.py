@@ -16,8 +16,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from campaign.data.io import read_table, sha256_file, write_json, write_table
 from campaign.core.text import normalize_request
+from campaign.data.io import read_table, sha256_file, write_json, write_table
 from campaign.tasks.base import Task, task_or_default
 
 __all__ = [

@@ -14,23 +14,25 @@ from pathlib import Path
 
 import yaml
 
-from campaign.data.augment import rank_by_model_error
 from campaign.config import load_config, merge
+from campaign.core.errors import CampaignStopped, ConfigError, SearchInterrupted
+from campaign.core.progress import console, step
+from campaign.data.augment import rank_by_model_error
 from campaign.data.cycle_data import CycleData, dataset_root, derive_version, first_cycle_data, load_derived
 from campaign.data.io import sha256_file, write_json
 from campaign.data.prepare import eval_dir, prepare_data
-from campaign.reporting.decision_log import render_decision_log
-from campaign.decide.hard_facets import best_trials, choose_hard_facets
-from campaign.core.errors import CampaignStopped, ConfigError, SearchInterrupted
 from campaign.decide.gates import evaluate_gate
-from campaign.core.progress import console, step
+from campaign.decide.hard_facets import best_trials, choose_hard_facets
+from campaign.decide.seeding import seed_next_search
+from campaign.decide.state import (cycle_folder, focus_of, load_state, mark_driver, new_state, promote, read_hard_facets,
+                                   read_json, save_state)
 from campaign.engine.evidence import paired_tables
 from campaign.engine.runner import run_search, start_ray
-from campaign.decide.seeding import seed_next_search
-from campaign.reporting.snapshot import copy_best_adapter, orchestration_overhead, strict_json, trial_records, write_snapshot
-from campaign.decide.state import (cycle_folder, focus_of, read_hard_facets, load_state, mark_driver, new_state, promote, read_json, save_state)
-from campaign.tracking.wandb_mode import resolve_wandb_mode, worker_env
+from campaign.reporting.decision_log import render_decision_log
+from campaign.reporting.snapshot import (copy_best_adapter, orchestration_overhead, strict_json, trial_records,
+                                         write_snapshot)
 from campaign.tasks.base import get_task
+from campaign.tracking.wandb_mode import resolve_wandb_mode, worker_env
 from campaign.tracking.weave_check import check_weave
 
 __all__ = ["CampaignStopped", "run_campaign", "resume_campaign"]

@@ -10,11 +10,11 @@ import functools
 import os
 from pathlib import Path
 
+from campaign.config.search import tune_space
 from campaign.core.errors import SearchInterrupted
 from campaign.core.progress import console
-from campaign.engine.ray_output import save_ray_logs
-from campaign.config.search import tune_space
 from campaign.decide.seeding import optuna_point
+from campaign.engine.ray_output import save_ray_logs
 from campaign.tasks.base import get_task
 from campaign.tracking.wandb_mode import wandb_callbacks
 

@@ -1,8 +1,8 @@
 """``decision_log.md``: what a cycle was given, what it decided and why, with the numbers (pure text)."""
 from __future__ import annotations
 
-from campaign.decide.hard_facets import facets_record
 from campaign.decide.gates import gate_table_markdown
+from campaign.decide.hard_facets import facets_record
 from campaign.decide.state import focus_of
 from campaign.tasks.base import TaskSpec, task_or_default
 

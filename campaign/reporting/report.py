@@ -15,9 +15,9 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from campaign.reporting.charts import PALETTE, bar_chart, fmt, grouped_bar_chart, heatmap, num
-from campaign.decide.hard_facets import facets_record
 from campaign.decide.gates import best_baseline
+from campaign.decide.hard_facets import facets_record
+from campaign.reporting.charts import PALETTE, bar_chart, fmt, grouped_bar_chart, heatmap, num
 from campaign.tasks.base import TaskSpec, task_or_default
 
 __all__ = ["render_report", "write_report", "find_browser", "screenshot_report"]

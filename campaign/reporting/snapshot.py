@@ -8,8 +8,8 @@ import re
 import shutil
 from pathlib import Path
 
-from campaign.data.io import write_json
 from campaign.config.search import flatten
+from campaign.data.io import write_json
 
 __all__ = ["strict_json", "trial_records", "write_snapshot", "copy_best_adapter", "summary_rows", "timing_rows",
            "orchestration_overhead", "orchestration_line"]

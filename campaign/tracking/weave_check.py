@@ -14,8 +14,8 @@ import subprocess
 import sys
 from urllib.parse import urlparse
 
-from campaign.core.errors import ConfigError
 from campaign.core.environment import SECRET_ENV, can_connect
+from campaign.core.errors import ConfigError
 
 __all__ = ["weave_urls", "weave_env", "check_weave", "redact"]
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from campaign.core.errors import ConfigError
 from campaign.config.profiles import (MEMORY_PRESETS, MODEL_SHAPES, PRESET_KEYS, PROFILES, apply_preset, concurrency,
                                device_map_for, estimate_vram, get_profile, preset_changes, ray_task_options,
                                scaling_plan)
+from campaign.core.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
 

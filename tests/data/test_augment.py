@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import pytest
 
-from campaign.data.augment import counts_for, generate_pool, pool_seed, rank_by_model_error, ratio_bound, trial_train_set
-from campaign.tasks.hidden_params.baselines import rank_by_mean_error
+from campaign.data.augment import (counts_for, generate_pool, pool_seed, rank_by_model_error, ratio_bound,
+                                   trial_train_set)
 from campaign.tasks import get_task
+from campaign.tasks.hidden_params.baselines import rank_by_mean_error
 
 TASK = get_task("hidden_params")
 from campaign.data.pipeline import normalize_request

@@ -5,11 +5,11 @@ import json
 
 import pytest
 
-from campaign.tasks.hidden_params.baselines import rank_by_mean_error
 from campaign.config import load_config
 from campaign.data.cycle_data import derive_version, first_cycle_data, load_derived, pool_sizes
 from campaign.data.pipeline import DataVersionError, normalize_request
 from campaign.data.prepare import prepare_data
+from campaign.tasks.hidden_params.baselines import rank_by_mean_error
 
 
 @pytest.fixture()

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from campaign.decide import precision
 from campaign.config import DTYPES, load_config
 from campaign.core.errors import ConfigError
+from campaign.decide import precision
 from campaign.decide.precision import read_cpuinfo, resolve_compute_dtype
 from trainables import probe
 from trainables.probe import probe_device

@@ -5,13 +5,13 @@ import json
 
 import pytest
 
-from campaign.engine import driver
 from campaign.cli.main import main
 from campaign.config import load_config
-from campaign.reporting.decision_log import render_decision_log
 from campaign.core.errors import CampaignStopped, ConfigError
 from campaign.decide.gates import evaluate_gate
 from campaign.decide.state import load_state, load_view, new_state, promote, save_state
+from campaign.engine import driver
+from campaign.reporting.decision_log import render_decision_log
 from campaign.reporting.status import campaign_status
 from campaign.tasks.hidden_params import SPEC
 

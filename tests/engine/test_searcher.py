@@ -7,9 +7,9 @@ import optuna
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
 from campaign.config import load_config
+from campaign.decide.seeding import seed_next_search
 from campaign.engine.driver import _first_seeding
 from campaign.engine.runner import _scheduler, _searcher
-from campaign.decide.seeding import seed_next_search
 
 DEFAULT = Path(__file__).resolve().parents[2] / "search_spaces" / "balanced_6run.yaml"
 

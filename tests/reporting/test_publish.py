@@ -12,8 +12,9 @@ import pytest
 import yaml
 
 from campaign.data.io import sha256_file, write_json, write_table
+from campaign.reporting.publish import (PublishError, describe_plan, plan_adapter_upload, plan_dataset_upload,
+                                        submit_plan)
 from campaign.tasks.hidden_params.datagen import generate
-from campaign.reporting.publish import PublishError, describe_plan, plan_adapter_upload, plan_dataset_upload, submit_plan
 from campaign.tasks.hidden_params.schema import DIMS
 
 FAKE_TOKEN = "hf_fake_secret_123"

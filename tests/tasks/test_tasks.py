@@ -9,8 +9,8 @@ import pytest
 
 from campaign.cli.main import main
 from campaign.config import load_config
-from campaign.data.io import load_rows
 from campaign.core.errors import ConfigError
+from campaign.data.io import load_rows
 from campaign.tasks import Task, TaskSpec, get_task, known_kinds, register
 from campaign.tasks.columns import map_columns
 from campaign.tasks.rows import DataValidationError

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from campaign.config import load_config
-from campaign.data.io import read_table
 from campaign.core.errors import ConfigError
+from campaign.data.io import read_table
 from campaign.tracking.weave_check import check_weave, redact, weave_urls
 from weave_stub import WeaveStub
 

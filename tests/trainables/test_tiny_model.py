@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from campaign.tasks.hidden_params.schema import DIMS, target_json
 from campaign.tasks import get_task
+from campaign.tasks.hidden_params.schema import DIMS, target_json
 
 torch = pytest.importorskip("torch")
 
