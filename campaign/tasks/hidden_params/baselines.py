@@ -11,10 +11,9 @@ from __future__ import annotations
 import math
 from typing import Iterable
 
-from campaign.tasks.hidden_params.metrics import score
 from campaign.tasks.hidden_params.schema import DIMS, VALUE_MAX, VALUE_MIN, target_json
 
-__all__ = ["mean_baseline", "rule_baseline", "predict_rule_baseline", "model_free_outputs", "score_model_free", "RULES"]
+__all__ = ["mean_baseline", "rule_baseline", "predict_rule_baseline", "model_free_outputs", "RULES"]
 
 _E, _W, _B, _A, _C, _N = DIMS
 
@@ -93,11 +92,6 @@ def model_free_outputs(train_rows: list[dict], eval_rows: list[dict]) -> dict[st
     return {"mean_baseline": [target_json(mean_baseline(train_rows))] * len(eval_rows),
             "rule_baseline": predict_rule_baseline([r["request"] for r in eval_rows])}
 
-
-def score_model_free(train_rows: list[dict], eval_rows: list[dict]) -> dict[str, dict]:
-    """``mean_baseline`` and ``rule_baseline`` scored on ``eval_rows`` through the model's metrics path."""
-    targets = [r["hidden_params"] for r in eval_rows]
-    return {name: score(targets, outputs) for name, outputs in model_free_outputs(train_rows, eval_rows).items()}
 
 
 def rank_by_mean_error(train_rows: list[dict]) -> list[str]:
