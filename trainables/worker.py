@@ -36,9 +36,9 @@ def _peak_mem_mb(device) -> float:
 def _trial_rows(cfg: dict, data: dict) -> tuple[list[dict], dict]:
     from campaign.data.augment import trial_train_set
 
-    t = cfg["train"]
+    t = cfg["train"]  # cycle 1 draws the generated pool by add_ratio, later cycles by focus_ratio
     return trial_train_set(data["train"], version=data["version"], base_size=data["base_size"],
-                           add_ratio=t["add_ratio"], replay_ratio=t["replay_ratio"], generated=data["generated"],
+                           add_ratio=t[data.get("generated_key", "add_ratio")], replay_ratio=t["replay_ratio"], generated=data["generated"],
                            replay=data["replay"], focus_facets=data["focus_facets"])
 
 
@@ -84,13 +84,16 @@ def train_loop_per_worker(loop_cfg: dict) -> None:
     quiet_libraries()
     cfg, ctx = loop_cfg["cfg"], ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
-    torch.manual_seed(cfg["train"]["seed"])
     torch.set_num_threads(max(1, int(cfg["resources"]["cpus_per_worker"])))
     device = pick_device(cfg["resources"]["gpus_per_worker"] > 0)
 
     t = time.time()
     data = ray.get(loop_cfg["data_ref"])
+    # each cycle trains with its own seed, so cycle n+1's control is a re-run of cycle n's best, not a copy
+    cfg = {**cfg, "train": {**cfg["train"], "seed": data.get("seed", cfg["train"]["seed"])}}
+    torch.manual_seed(cfg["train"]["seed"])
     rows, manifest = _trial_rows(cfg, data)
+    manifest["seed"] = cfg["train"]["seed"]
     timing["time/data_s"] = time.time() - t
 
     t = time.time()

@@ -17,7 +17,7 @@ from typing import Any
 
 from campaign.core.errors import ConfigError
 
-__all__ = ["SearchConfig", "SPEC_TYPES", "tune_space", "nested", "flatten"]
+__all__ = ["SearchConfig", "SPEC_TYPES", "tune_space", "nested", "flatten", "check_spec", "contains"]
 
 # type -> required parameters
 SPEC_TYPES = {"loguniform": ("low", "high"), "uniform": ("low", "high"), "quniform": ("low", "high", "q"),
@@ -55,7 +55,7 @@ class SearchConfig:
         if self.max_failures < 0:
             raise ConfigError("search.max_failures: must be >= 0")
         for key, spec in self.space.items():
-            _check_spec(key, spec)
+            check_spec(key, spec)
 
     def check_against(self, cfg: Any) -> None:
         """Every searched key must be a numeric config field whose own value lies in its range."""
@@ -68,7 +68,7 @@ class SearchConfig:
             if not any(f.name == name for f in dataclasses.fields(getattr(cfg, section))):
                 raise ConfigError(f"{where}: {section} has no field {name!r}")
             current = getattr(getattr(cfg, section), name)
-            if self.evaluate_default_first and not _contains(spec, current):
+            if self.evaluate_default_first and not contains(spec, current):
                 raise ConfigError(f"{where}: the config's own value {current!r} is outside the range; "
                                   "trial 1 evaluates it, so widen the range or change the value")
 
@@ -93,8 +93,9 @@ def tune_space(space: dict[str, dict]) -> dict:
     return nested({k: makers[s["type"]](s) for k, s in space.items()})
 
 
-def _check_spec(key: str, spec: Any) -> None:
-    where = f"search.space.{key}"
+def check_spec(key: str, spec: Any, prefix: str = "search.space") -> None:
+    """Raise a ConfigError naming ``<prefix>.<key>`` if ``spec`` is not a valid distribution spec."""
+    where = f"{prefix}.{key}"
     if key.count(".") != 1:
         raise ConfigError(f"{where}: keys are 'section.field', e.g. train.lr")
     if not isinstance(spec, dict) or spec.get("type") not in SPEC_TYPES:
@@ -115,7 +116,8 @@ def _check_spec(key: str, spec: Any) -> None:
         raise ConfigError(f"{where}: loguniform needs low > 0 (got {low})")
 
 
-def _contains(spec: dict, value: Any) -> bool:
+def contains(spec: dict, value: Any) -> bool:
+    """Whether ``value`` lies in the spec's range (or among its choices)."""
     if spec["type"] == "choice":
         return value in spec["values"]
     return isinstance(value, (int, float)) and spec["low"] <= value <= spec["high"]

@@ -8,7 +8,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from campaign.config.search import SearchConfig
+from campaign.config.search import SearchConfig, check_spec, contains
 from campaign.core.errors import ConfigError
 from campaign.tasks.base import DEFAULT_KIND, get_task, resolve_prompt
 
@@ -108,8 +108,9 @@ class TrainConfig:
     warmup_ratio: float = 0.05  # Share of steps spent warming up.
     weight_decay: float = 0.0  # AdamW weight decay.
     max_grad_norm: float = 1.0  # Gradient clipping norm.
-    add_ratio: float = 0.0  # Generated rows added, as a share of the base size.
-    replay_ratio: float = 0.0  # Hard training cases replayed, as a share of the base size.
+    add_ratio: float = 0.0  # Cycle 1 only: unfocused generated rows added, as a share of the base size.
+    focus_ratio: float = 0.0  # Cycles >= 2: rows generated for the focus facets, on top of the previous best's set.
+    replay_ratio: float = 0.0  # Hard training rows replayed on top, as a share of the base size.
     seed: int = 0  # Seed of init, shuffling and dropout.
     max_steps: int | None = None  # Stop after this many optimizer steps (smoke tests); None = full epochs.
     eval_batch_size: int = 64  # Prompts per batched greedy generation call.
@@ -128,6 +129,7 @@ class TrainConfig:
         _require(self.grad_accum >= 1, "train.grad_accum", f"must be >= 1 (got {self.grad_accum})")
         _require(0 <= self.warmup_ratio < 1, "train.warmup_ratio", f"must be in [0, 1) (got {self.warmup_ratio})")
         _require(0 <= self.add_ratio <= 2, "train.add_ratio", f"must be in [0, 2] (got {self.add_ratio})")
+        _require(0 <= self.focus_ratio <= 2, "train.focus_ratio", f"must be in [0, 2] (got {self.focus_ratio})")
         _require(0 <= self.replay_ratio <= 1, "train.replay_ratio", f"must be in [0, 1] (got {self.replay_ratio})")
         _require(self.max_steps is None or self.max_steps >= 1, "train.max_steps", "must be >= 1 or null")
         _require(self.eval_batch_size >= 1, "train.eval_batch_size", "must be >= 1")
@@ -200,14 +202,45 @@ class CyclesConfig:
     force_facets: list[str] = field(default_factory=list)  # Focus on these facets instead of choosing (recorded).
     seed_top_k: int = 2  # Best configs of cycle n evaluated first in cycle n+1; their span sets the narrowed ranges.
     narrow_margin: float = 0.15  # Narrowed range = best trials' span padded by this share of the old width per side.
+    control: bool | None = None  # Re-run cycle n's best config on its own training set, new seed, in cycle n+1; null = on.
+    space: dict[str, dict] | None = None  # Data ratios searched in cycles >= 2 (rows on top), never narrowed; null = default.
 
     def __post_init__(self):
+        _require(not (self.control is True and self.count < 2), "cycles.control",
+                 "a control re-runs cycle n's best config in cycle n+1, but cycles.count is 1, so there is no "
+                 "previous cycle to control; set cycles.count >= 2 or cycles.control: false")
+        if self.space is not None:
+            _require(isinstance(self.space, dict), "cycles.space", f"must be a mapping of key -> spec (got {self.space!r})")
+            for key, spec in self.space.items():
+                _require(key in CYCLE_DATA_KEYS, f"cycles.space.{key}",
+                         f"only the data ratios of cycles >= 2 are searched here: {list(CYCLE_DATA_KEYS)}; "
+                         "other keys belong in search.space (they are narrowed from cycle to cycle)")
+                check_spec(key, spec, "cycles.space")
         _require(self.count >= 1, "cycles.count", f"must be >= 1 (got {self.count})")
         _require(self.k_best >= 1, "cycles.k_best", f"must be >= 1 (got {self.k_best})")
         _require(self.n_facets >= 1, "cycles.n_facets", f"must be >= 1 (got {self.n_facets})")
         _require(len(set(self.force_facets)) == len(self.force_facets), "cycles.force_facets", "lists a facet twice")
         _require(self.seed_top_k >= 1, "cycles.seed_top_k", f"must be >= 1 (got {self.seed_top_k})")
         _require(0 < self.narrow_margin <= 1, "cycles.narrow_margin", f"must be in (0, 1] (got {self.narrow_margin})")
+
+
+    def control_on(self) -> bool:
+        """Whether cycles >= 2 run the control trial (on unless cycles.control is false)."""
+        return self.control is not False
+
+    def data_space(self, has_generator: bool) -> dict[str, dict]:
+        """The data ratios cycles >= 2 search: cycles.space, or the default printed with the plan."""
+        if self.space is not None:
+            return {k: dict(v) for k, v in self.space.items()}
+        default = {"train.focus_ratio": {"type": "uniform", "low": 0.0, "high": 0.3},
+                   "train.replay_ratio": {"type": "uniform", "low": 0.0, "high": 0.1}}
+        return default if has_generator else {"train.replay_ratio": default["train.replay_ratio"]}
+
+
+# The keys whose meaning is "rows on top of the previous cycle's best set" (cycles >= 2); cycle 1's
+# train.add_ratio (unfocused rows) is not carried into them.
+CYCLE_DATA_KEYS = ("train.focus_ratio", "train.replay_ratio")
+CYCLE1_DATA_KEYS = ("train.add_ratio", "train.replay_ratio")
 
 
 @dataclass
@@ -283,6 +316,7 @@ class CampaignConfig:
         _require(self.task.prompt_style is None or self.model.prompt_template is None, "model.prompt_template",
                  "set either task.prompt_style (a named prompt of the task) or model.prompt_template, not both")
         self._check_generator(task)
+        self._check_cycles(task)
         template = self.model.prompt_template
         missing = [f for f in task.prompt_fields if template is not None and "{" + f + "}" not in template]
         _require(not missing, "model.prompt_template",
@@ -295,10 +329,40 @@ class CampaignConfig:
         kind = self.task.kind
         _require(self.data.source != "generate", "data.source",
                  f"task {kind!r} has no row generator; give a JSONL/Parquet/datasets path")
-        add = self.search.space.get("train.add_ratio")
-        top = (max(add["values"]) if add["type"] == "choice" else add["high"]) if add else self.train.add_ratio
+        top = _top(self.search.space.get("train.add_ratio"), self.train.add_ratio)
         _require(top == 0, "train.add_ratio", f"task {kind!r} has no row generator, so no rows can be added: set "
                  "train.add_ratio to 0 and leave it out of search.space")
+
+    def _check_cycles(self, task) -> None:
+        """The control and the data ratios of cycles >= 2 (see campaign.decide.seeding)."""
+        _require("train.focus_ratio" not in self.search.space, "search.space.train.focus_ratio",
+                 "focus_ratio means rows for the focus facets on top of the previous cycle's best set; cycle 1 has "
+                 "no focus yet. Search it in cycles.space (cycle 1's own generated rows are train.add_ratio)")
+        if self.cycles.count < 2:
+            return
+        space = self.cycles.data_space(task.has_generator)
+        if not task.has_generator:
+            top = _top(space.get("train.focus_ratio"), self.train.focus_ratio)
+            _require(top == 0, "cycles.space.train.focus_ratio", f"task {self.task.kind!r} has no row generator, so "
+                     "no focused rows can be added: leave train.focus_ratio out of cycles.space and at 0")
+        for key, spec in space.items():
+            _require(contains(spec, self.train_value(key)), f"cycles.space.{key}",
+                     f"the config's own {key} = {self.train_value(key)!r} is outside the range; cycle n+1 runs cycle "
+                     "n's best config with it, so widen the range or change the value")
+            _require(not self.cycles.control_on() or contains(spec, 0), f"cycles.space.{key}",
+                     "the control trial adds nothing on top (0), so the range must include 0; or set "
+                     "cycles.control: false")
+        _require(not self.cycles.control_on() or space, "cycles.control",
+                 "the control sets the data ratios of cycles.space to 0, but cycles.space is empty; search "
+                 "train.focus_ratio or train.replay_ratio there, or set cycles.control: false")
+        _require(not self.cycles.control_on() or self.search.num_samples >= 2, "cycles.control",
+                 f"the control takes one of the cycle's trials, so search.num_samples must be >= 2 (got "
+                 f"{self.search.num_samples}); or set cycles.control: false")
+
+    def train_value(self, key: str):
+        """The config's own value of a dotted key such as ``train.focus_ratio``."""
+        section, name = key.split(".", 1)
+        return getattr(getattr(self, section), name)
 
     def prompt(self) -> tuple[str, str]:
         """The prompt template trials use, and where it came from (printed by the driver)."""
@@ -309,3 +373,10 @@ class CampaignConfig:
 
     def results_path(self) -> Path:
         return Path(self.results_dir) / self.name
+
+
+def _top(spec: dict | None, value: float) -> float:
+    """The largest value a key can take: its searched range's top, else the config value."""
+    if spec is None:
+        return value
+    return max(spec["values"]) if spec["type"] == "choice" else spec["high"]

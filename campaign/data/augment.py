@@ -10,9 +10,9 @@ A cycle's data has two ordered pools beside its training split:
   flagship); later cycles rank the training split by the previous cycle's best
   adapter's error on the focus facets.
 
-A trial with ``add_ratio`` a and ``replay_ratio`` r trains on the training split
-plus the first ``round(a × base)`` generated rows and the first
-``round(r × base)`` replay rows. The pools are built once per cycle, so trials
+A trial with generated ratio a (``train.add_ratio`` in cycle 1, ``train.focus_ratio``
+later) and ``replay_ratio`` r trains on the training split plus the first
+``round(a × base)`` generated rows and the first ``round(r × base)`` replay rows. The pools are built once per cycle, so trials
 never regenerate anything, and trials whose ratios round to the same counts get
 the same set (the manifest's ``sha256`` shows it).
 """

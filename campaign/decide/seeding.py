@@ -13,6 +13,15 @@ The rule, in plain words:
   range is then widened outwards onto its grid (low + n*q). The new range
   always contains every seeded point.
 * ``choice`` and ``randint`` keys are kept unchanged (they are not continuous).
+* Keys whose meaning changes between the cycles are never narrowed. The
+  caller names them: ``drop`` leaves the previous cycle's keys out (cycle 1's
+  unfocused-rows ratio), ``fresh`` adds keys searched over their full range
+  (the data ratios of cycles >= 2: rows on top of the previous best's set, for
+  this cycle's focus facets, so last cycle's best amount says little here).
+  Seeded points take ``fresh_point``'s values for them (the config's own).
+* With ``control``, the first point is the control: the best trial's values
+  of the other keys and 0 for every fresh key, i.e. the previous best config
+  on the previous best's own training set (with this cycle's seed).
 * Every finished trial of cycle n (of any rank) whose config lies inside the
   new space (a ``quniform`` value also on its grid) is told to cycle n+1's
   Optuna study as an already-evaluated point, so the sampler starts from what
@@ -123,32 +132,66 @@ def _validate(mode: str, top_k: int, margin: float) -> None:
 
 
 def seed_next_search(space: dict[str, dict], records: list[dict], *, metric: str, mode: str,
-                     top_k: int = 2, margin: float = 0.15) -> dict:
+                     top_k: int = 2, margin: float = 0.15, fresh: dict[str, dict] | None = None,
+                     drop: tuple[str, ...] = (), fresh_point: dict | None = None, control: bool = False) -> dict:
     """Cycle n+1's space, seeded points and already-evaluated trials from cycle n's records (see module doc)."""
     _validate(mode, top_k, margin)
+    fresh, fresh_point = dict(fresh or {}), dict(fresh_point or {})
+    missing = [k for k in fresh if k not in fresh_point]
+    if missing:
+        raise ValueError(f"fresh keys {missing} need a value in fresh_point for the seeded points")
+    if control and any(not _inside(spec, 0) for spec in fresh.values()):
+        raise ValueError("the control point sets every fresh key to 0, so each fresh range must include 0")
     best = best_trials(records, metric, mode, top_k)
+    old = {k: s for k, s in space.items() if k not in drop and k not in fresh}
+    changed = _changed_ranges(space, fresh, drop)
     if not best:
         ranges = [{"key": k, "type": s["type"], "old": _bounds(s), "new": _bounds(s),
-                   "rule": "kept: no trial of the previous cycle finished"} for k, s in space.items()]
-        return {"space": copy.deepcopy(space), "points": [], "carried": [], "ranges": ranges,
+                   "rule": "kept: no trial of the previous cycle finished"} for k, s in old.items()]
+        return {"space": {**copy.deepcopy(old), **copy.deepcopy(fresh)}, "points": [], "carried": [],
+                "ranges": ranges + changed, "control": None,
                 "rule": f"No trial of the previous cycle finished with a finite {metric}, so the search space "
                         "is kept unchanged and no point is seeded or carried over."}
     new_space, ranges = {}, []
-    for key, spec in space.items():
+    for key, spec in old.items():
         if spec["type"] in CONTINUOUS:
             new_space[key], rule = _narrow(spec, [r.get("config", {}).get(key) for r in best], margin)
         else:
             new_space[key], rule = copy.deepcopy(spec), "kept: not continuous"
         ranges.append({"key": key, "type": spec["type"], "old": _bounds(spec), "new": _bounds(new_space[key]),
                        "rule": rule})
-    points = [{k: _snap(new_space[k], r["config"][k]) for k in space if k in r.get("config", {})} for r in best]
+    new_space.update(copy.deepcopy(fresh))
+    points = [{**{k: _snap(new_space[k], r["config"][k]) for k in old if k in r.get("config", {})}, **fresh_point}
+              for r in best]
+    control_point = {**points[0], **{k: 0 for k in fresh}} if control else None
     carried = [{"trial": r["trial"], "trial_id": r["trial_id"],
-                "config": {k: _snap(new_space[k], r["config"][k]) for k in space},
+                "config": {k: _snap(new_space[k], r["config"][k]) for k in new_space},
                 "value": r["metrics"][metric]}
                for r in sorted(finished(records, metric), key=lambda r: r["trial"])
-               if all(k in r.get("config", {}) and _inside(new_space[k], r["config"][k]) for k in space)]
-    return {"space": new_space, "points": points, "carried": carried, "ranges": ranges,
-            "rule": _rule_text(metric, mode, top_k, margin, len(best), len(carried))}
+               if all(k in r.get("config", {}) and _inside(new_space[k], r["config"][k]) for k in new_space)]
+    rule = _rule_text(metric, mode, top_k, margin, len(best), len(carried))
+    if fresh or drop:
+        rule += (" Keys whose meaning changes between the cycles are not narrowed: see their rows "
+                 "(dropped, or searched anew over their full range).")
+    if control_point:
+        rule += (f" The first trial is the control: trial {best[0]['trial']}'s config with nothing on top "
+                 f"({', '.join(f'{k}=0' for k in fresh)}), so it trains on that trial's own set with a new seed.")
+    return {"space": new_space, "points": ([control_point] if control_point else []) + points, "carried": carried,
+            "ranges": ranges + changed, "rule": rule,
+            "control": {"config": control_point, "of_trial": best[0]["trial"], "of_trial_id": best[0]["trial_id"]}
+            if control_point else None}
+
+
+def _changed_ranges(space: dict, fresh: dict, drop: tuple) -> list[dict]:
+    """Range rows for the keys whose meaning changes: dropped ones and those searched anew."""
+    rows = [{"key": k, "type": s["type"], "old": _bounds(s), "new": None,
+             "rule": "dropped: its meaning ends with the previous cycle"}
+            for k, s in space.items() if k in drop and k not in fresh]
+    rows += [{"key": k, "type": s["type"], "old": _bounds(space[k]) if k in space else None, "new": _bounds(s),
+              "rule": "searched anew over its full range, not narrowed: its meaning changed (rows on top of the "
+                      "previous best's set, for this cycle's focus)"}
+             for k, s in fresh.items()]
+    return rows
 
 
 def _rule_text(metric: str, mode: str, top_k: int, margin: float, n_best: int, n_carried: int) -> str:

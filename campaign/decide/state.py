@@ -119,7 +119,8 @@ def load_view(folder: Path) -> dict:
                        "data_version": plan.get("data_version"), "data_summary": plan.get("data_summary", ""),
                        "seeding": (plan.get("seeding") or {}).get("summary", ""),
                        "snapshot": read_json(cf / "validation_snapshot.json") if cs["status"] == "done" else None,
-                       "hard_facets": read_hard_facets(cf), "gate": read_json(cf / "gate.json")})
+                       "hard_facets": read_hard_facets(cf), "gate": read_json(cf / "gate.json"),
+                       "effects": read_json(cf / "effects.json")})
     spec = get_task((cfg.get("task") or {}).get("kind", DEFAULT_KIND)).spec
     return {"campaign": state["campaign"], "generated": _now(), "metric": cfg["search"]["metric"],
             "mode": cfg["search"]["mode"], "task": spec.to_dict(), "facets": list(spec.facets),

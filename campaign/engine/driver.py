@@ -18,7 +18,9 @@ from campaign.config import load_config, merge
 from campaign.core.errors import CampaignStopped, ConfigError, SearchInterrupted
 from campaign.core.progress import console, step
 from campaign.data.augment import rank_by_model_error
-from campaign.data.cycle_data import CycleData, dataset_root, derive_version, first_cycle_data, load_derived
+from campaign.config.sections import CYCLE1_DATA_KEYS, CYCLE_DATA_KEYS
+from campaign.data.cycle_data import (CycleData, dataset_root, derive_version, first_cycle_data, load_derived,
+                                      realised_train_set)
 from campaign.data.io import sha256_file, write_json
 from campaign.data.prepare import eval_dir, prepare_data
 from campaign.decide.gates import evaluate_gate
@@ -26,7 +28,7 @@ from campaign.decide.hard_facets import best_trials, choose_hard_facets
 from campaign.decide.seeding import seed_next_search
 from campaign.decide.state import (cycle_folder, focus_of, load_state, mark_driver, new_state, promote, read_hard_facets,
                                    read_json, save_state)
-from campaign.engine.evidence import paired_tables
+from campaign.engine.evidence import cycle_effects, paired_tables, recorded_train_sha256
 from campaign.engine.runner import run_search, start_ray
 from campaign.reporting.decision_log import render_decision_log
 from campaign.reporting.snapshot import (copy_best_adapter, orchestration_overhead, strict_json, trial_records,
@@ -151,9 +153,8 @@ def _run_cycle(ctx, cycle: int, previous: dict | None) -> dict:
     console.rule(f"[bold]cycle {cycle}: {cfg.search.num_samples} trials on {plan['data_version']}"
                  f" (focus: {', '.join(focus_of(plan)) or 'none'})")
     t = time.time()
-    grid, statuses = run_search(ctx["session"], cycle, folder, data.for_workers(cfg.data.base_size, ctx["eval_rows"]),
-                                plan["seeding"],
-                                ctx["wandb_mode"])
+    workers = data.for_workers(cfg.data.base_size, ctx["eval_rows"], plan.get("train_seed", cfg.train.seed))
+    grid, statuses = run_search(ctx["session"], cycle, folder, workers, plan["seeding"], ctx["wandb_mode"])
     ctx.setdefault("search_wall", {})[cycle] = (time.time() - t, cs is not None)  # cs: resumed mid-search
     console.print(f"  search finished in {time.time() - t:.0f}s")
     return _finish(ctx, cycle, plan, data, previous, trial_records(grid, list(plan["seeding"]["space"]), statuses))
@@ -173,15 +174,13 @@ def _plan(ctx, cycle: int, previous: dict | None) -> tuple[dict, CycleData]:
     else:
         hard = previous["hard_facets"]
         data = _derive(ctx, cycle, previous, hard)
-        seeding = seed_next_search(previous["space"], previous["records"], metric=cfg.search.metric,
-                                   mode=cfg.search.mode, top_k=cfg.cycles.seed_top_k, margin=cfg.cycles.narrow_margin)
-        seeding["summary"] = (f"{len(seeding['points'])} best config(s) of cycle {cycle - 1} first, "
-                              f"{len(seeding['carried'])} trial(s) carried into Optuna, ranges narrowed")
+        seeding = _next_seeding(cfg, ctx["task"], previous, cycle)
         parent, ranking_text = data.manifest["parent"], f"the cycle's focus {ctx['task'].spec.facets_word}' error " \
             f"of cycle {cycle - 1}'s best adapter on the training split (invalid outputs first)"
     plan = {"cycle": cycle, "data_version": data.version, "data_path": str(data.path), "data_parent": parent,
             "data_summary": data.summary(cfg.data.base_size), "focus_facets": list(data.focus_facets), "hard_facets": hard,
-            "replay_ranking": ranking_text, "seeding": seeding,
+            "replay_ranking": ranking_text, "seeding": seeding, "data_rule": DATA_RULE if previous else None,
+            "train_seed": cfg.train.seed + 1000 * (cycle - 1),
             "eval_set": {"rows": len(ctx["eval_rows"]), "sha256": sha256_file(eval_dir(cfg.data) / "eval.parquet")}}
     write_json(plan, folder / "plan.json")
     (folder / "resolved_config.yaml").write_text(yaml.safe_dump({**cfg.to_dict(), "resolved": {
@@ -191,6 +190,26 @@ def _plan(ctx, cycle: int, previous: dict | None) -> tuple[dict, CycleData]:
         sort_keys=False, allow_unicode=True))
     _write_log(ctx, cycle, plan, previous)
     return plan, data
+
+
+DATA_RULE = ("Cycle n+1 trains on what cycle n's best trial trained on (its realised rows, checked against the "
+             "sha256 it recorded), plus rows on top: train.focus_ratio × base size rows generated for the focus "
+             "facets and train.replay_ratio × base size training rows the previous best got most wrong. Cycle 1's "
+             "train.add_ratio (unfocused rows) meant something else, so it is not carried into these keys, and the "
+             "data ratios are searched over their full range every cycle, never narrowed.")
+
+
+def _next_seeding(cfg, task, previous: dict, cycle: int) -> dict:
+    """Cycle ``cycle``'s search from the previous one: narrowed ranges, fresh data ratios, the control first."""
+    fresh = cfg.cycles.data_space(task.has_generator)
+    seeding = seed_next_search(previous["space"], previous["records"], metric=cfg.search.metric, mode=cfg.search.mode,
+                               top_k=cfg.cycles.seed_top_k, margin=cfg.cycles.narrow_margin, fresh=fresh,
+                               drop=CYCLE1_DATA_KEYS + CYCLE_DATA_KEYS,
+                               fresh_point={k: cfg.train_value(k) for k in fresh}, control=cfg.cycles.control_on())
+    control = "the control, then " if seeding.get("control") else ""
+    seeding["summary"] = (f"{control}{len(seeding['points']) - bool(control)} best config(s) of cycle {cycle - 1}, "
+                          f"{len(seeding['carried'])} trial(s) carried into Optuna, ranges narrowed")
+    return seeding
 
 
 def _first_seeding(cfg) -> dict:
@@ -206,15 +225,18 @@ def _first_seeding(cfg) -> dict:
 
 def _derive(ctx, cycle: int, previous: dict, hard: dict) -> CycleData:
     """Rank the training split by the previous best adapter's errors, then build (or reuse) the new version."""
-    cfg, prev_data = ctx["cfg"], previous["data"]
+    cfg, prev_data, best = ctx["cfg"], previous["data"], previous["best"]
     adapter = cycle_folder(ctx["folder"], cycle - 1) / "best_adapter"
-    with step(f"ranking the training split by cycle {cycle - 1}'s best adapter"):
-        outputs = ctx["session"].outputs_with_adapter(prev_data.train, adapter / "adapter")
-    ranking = rank_by_model_error(ctx["task"], prev_data.train, outputs, hard["hard_facets"])
-    best = previous["best"]
+    train, made = realised_train_set(cfg, prev_data, best["config"], recorded_train_sha256(best))
+    unique = list({r["id"]: r for r in train}.values())  # replayed rows appear twice; rank each row once
+    with step(f"ranking cycle {cycle - 1}'s best training set ({len(unique)} rows) by its adapter"):
+        outputs = ctx["session"].outputs_with_adapter(unique, adapter / "adapter")
+    ranking = rank_by_model_error(ctx["task"], unique, outputs, hard["hard_facets"])
+    train_from = {"cycle": cycle - 1, "trial": best["trial"], "trial_id": best["trial_id"], "sha256": made["sha256"],
+                  "rows": len(train), "summary": made["summary"]}
     with step(f"building cycle {cycle}'s data version"):
         return derive_version(cfg, prev_data, ctx["eval_rows"], cycle=cycle, focus_facets=hard["hard_facets"],
-                              focus_reason=hard["reason"], ranking=ranking,
+                              focus_reason=hard["reason"], ranking=ranking, train=train, train_from=train_from,
                               replay_source={"cycle": cycle - 1, "trial": best["trial"], "trial_id": best["trial_id"],
                                              "adapter": str(adapter)})
 
@@ -225,9 +247,9 @@ def _cycle_data(ctx, plan: dict) -> CycleData:
     return load_derived(dataset_root(ctx["cfg"].data) / plan["data_version"], ctx["task"])
 
 
-def _write_log(ctx, cycle, plan, previous, snapshot=None, gate=None, promoted=None) -> None:
+def _write_log(ctx, cycle, plan, previous, snapshot=None, gate=None, promoted=None, effects=None) -> None:
     text = render_decision_log(ctx["cfg"].name, cycle, plan, previous, ctx["baselines"], snapshot, gate, promoted,
-                               ctx["task"].spec)
+                               ctx["task"].spec, effects)
     (cycle_folder(ctx["folder"], cycle) / "decision_log.md").write_text(text, encoding="utf-8")
 
 
@@ -237,6 +259,10 @@ def _finish(ctx, cycle: int, plan: dict, data: CycleData, previous: dict | None,
     c = cfg.search
     best = (best_trials(records, c.metric, c.mode, 1) or [None])[0]
     snapshot = _snapshot(ctx, cycle, plan, records, best)
+    effects = cycle_effects(ctx["task"], ctx["eval_rows"], ctx["folder"], cycle, plan, records, best,
+                            previous["best"] if previous else None, cfg.gate) if previous else None
+    if effects:
+        write_json(effects, folder / "effects.json")
     gate = evaluate_gate(best["metrics"] if best else None, spec=ctx["task"].spec, focus_facets=focus_of(plan),
                          previous_best=previous["best"]["metrics"] if previous and previous["best"] else None,
                          promoted=(state["promoted"] or {}).get("metrics"),
@@ -251,7 +277,7 @@ def _finish(ctx, cycle: int, plan: dict, data: CycleData, previous: dict | None,
         state["promoted"] = promote(ctx["folder"], cycle, best, plan["data_version"], gate)
     state["history"] = [h for h in state["history"] if h["cycle"] != cycle] + [
         {"cycle": cycle, "verdict": "promoted" if gate["passed"] else "refused", "summary": gate["summary"]}]
-    _write_log(ctx, cycle, plan, previous, snapshot, gate, state["promoted"])
+    _write_log(ctx, cycle, plan, previous, snapshot, gate, state["promoted"], effects)
     if best is None:
         return _stop(ctx, cycle, records)
     hard = choose_hard_facets(records, ctx["task"].spec, metric=c.metric, mode=c.mode, k_best=cfg.cycles.k_best,
@@ -259,7 +285,7 @@ def _finish(ctx, cycle: int, plan: dict, data: CycleData, previous: dict | None,
     write_json(hard, folder / "hard_facets.json")
     state["cycles"][str(cycle)].update(status="done", best_trial=best["trial_id"], gate=gate["summary"])
     save_state(ctx["folder"], state)
-    _print_cycle(cycle, snapshot, gate, hard)
+    _print_cycle(cycle, snapshot, gate, hard, effects)
     return {"cycle": cycle, "records": records, "best": best, "hard_facets": hard, "data": data,
             "space": plan["seeding"]["space"]}
 
@@ -302,10 +328,13 @@ def _load_done(ctx, cycle: int) -> dict:
             "data": _cycle_data(ctx, plan), "space": plan["seeding"]["space"]}
 
 
-def _print_cycle(cycle: int, snapshot: dict, gate: dict, hard: dict) -> None:
+def _print_cycle(cycle: int, snapshot: dict, gate: dict, hard: dict, effects: dict | None) -> None:
+    from campaign.reporting.effects import effect_lines
     from campaign.reporting.tables import print_cycle_tables
 
     print_cycle_tables(snapshot)
+    for line in effect_lines(effects, snapshot["task"]["primary"] if snapshot.get("task") else "primary"):
+        console.print(f"  {line}", markup=False)
     console.print(f"cycle {cycle} gate: [bold]{'PROMOTED' if gate['passed'] else 'REFUSED'}[/] · {gate['summary']}")
     for check in gate["checks"]:  # failures, and every paired comparison with its interval
         if check["status"] == "fail" or "interval" in check:

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 from campaign.decide.gates import gate_table_markdown
+from campaign.decide.effects import find_trial
 from campaign.decide.hard_facets import facets_record
 from campaign.decide.state import focus_of
+from campaign.reporting.effects import effects_markdown
 from campaign.tasks.base import TaskSpec, task_or_default
 
 __all__ = ["render_decision_log"]
@@ -19,6 +21,8 @@ def _config(config: dict) -> str:
 
 
 def _span(values) -> str:
+    if values is None:
+        return "—"
     return "[" + ", ".join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in values) + "]"
 
 
@@ -58,8 +62,13 @@ def _focus(plan: dict, spec: TaskSpec) -> list[str]:
 
 
 def _data(plan: dict) -> list[str]:
-    return ["## Data version", "", f"- {plan['data_summary']}", f"- parent: {plan.get('data_parent') or '—'}",
-            f"- replay ranking: {plan.get('replay_ranking', '—')}", ""]
+    lines = ["## Data version", "", f"- {plan['data_summary']}", f"- parent: {plan.get('data_parent') or '—'}",
+             f"- replay ranking: {plan.get('replay_ranking', '—')}"]
+    if plan.get("data_rule"):
+        lines.append(f"- rule: {plan['data_rule']}")
+    if plan.get("train_seed") is not None:
+        lines.append(f"- training seed of this cycle's trials: {plan['train_seed']} (train.seed + 1000 × (cycle − 1))")
+    return lines + [""]
 
 
 def _seeding(plan: dict) -> list[str]:
@@ -79,7 +88,17 @@ def _seeding(plan: dict) -> list[str]:
     return lines
 
 
-def _trials(snapshot: dict, focus: list[str], spec: TaskSpec) -> list[str]:
+def _role(trial: dict, plan: dict) -> str:
+    """' (control)' / ' (data trial)' for the seeded trials that split a cycle's effects."""
+    seeding = plan.get("seeding") or {}
+    if not seeding.get("control"):
+        return ""
+    found = {"control": find_trial([trial], seeding["control"]["config"]),
+             "data trial": find_trial([trial], seeding["points"][1]) if len(seeding["points"]) > 1 else None}
+    return "".join(f" ({name})" for name, rec in found.items() if rec)
+
+
+def _trials(snapshot: dict, focus: list[str], spec: TaskSpec, plan: dict) -> list[str]:
     cols = ["trial", "state", "config", "valid objective", f"eval {spec.valid_rate}", f"eval {spec.primary}"] + \
         [f"eval {spec.facet_key(f)}" for f in focus]
     lines = ["## Trials", "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
@@ -87,7 +106,7 @@ def _trials(snapshot: dict, focus: list[str], spec: TaskSpec) -> list[str]:
         m = t["metrics"]
         star = " ★" if t["trial_id"] == snapshot.get("best_trial") else ""
         state = t["state"].lower() + (f": {t['error'].splitlines()[-1][:120]}" if t.get("error") else "")
-        cells = [f"{t['trial']}{star}", state, _config(t["config"]), _f(m.get("valid/objective")),
+        cells = [f"{t['trial']}{star}{_role(t, plan)}", state, _config(t["config"]), _f(m.get("valid/objective")),
                  _f(m.get(f"eval/{spec.valid_rate}")), _f(m.get(f"eval/{spec.primary}"))]
         cells += [_f(m.get(spec.facet_key(f, "eval"))) for f in focus]
         lines.append("| " + " | ".join(cells) + " |")
@@ -96,14 +115,14 @@ def _trials(snapshot: dict, focus: list[str], spec: TaskSpec) -> list[str]:
 
 def render_decision_log(campaign: str, cycle: int, plan: dict, previous: dict | None, baselines: list[dict],
                         snapshot: dict | None = None, gate: dict | None = None, promoted: dict | None = None,
-                        spec: TaskSpec | None = None) -> str:
+                        spec: TaskSpec | None = None, effects: dict | None = None) -> str:
     """The whole log; written when the cycle is planned and again, complete, when it has been gated."""
     spec = spec or task_or_default(None).spec
     lines = [f"# Cycle {cycle} decision log · campaign `{campaign}`", ""]
     lines += _inputs(plan, previous, baselines, spec) + _focus(plan, spec) + _data(plan) + _seeding(plan)
     if snapshot is None:
         return "\n".join(lines + ["## Trials", "", "_searching…_", ""])
-    lines += _trials(snapshot, focus_of(plan), spec)
+    lines += _trials(snapshot, focus_of(plan), spec, plan) + effects_markdown(effects, spec.primary)
     if gate is not None:
         lines += ["## Gate", "", gate_table_markdown(gate), "",
                   f"**Verdict: {'promoted' if gate['passed'] else 'refused'}** · {gate['summary']}", ""]

@@ -7,7 +7,6 @@ as "—" and never break a chart.
 """
 from __future__ import annotations
 
-import html
 import json
 import os
 import shutil
@@ -18,6 +17,12 @@ from pathlib import Path
 from campaign.decide.gates import best_baseline
 from campaign.decide.hard_facets import facets_record
 from campaign.reporting.charts import PALETTE, bar_chart, fmt, grouped_bar_chart, heatmap, num
+from campaign.reporting.effects import effects_html
+from campaign.reporting.html_parts import Raw as _Raw
+from campaign.reporting.html_parts import badge as _badge
+from campaign.reporting.html_parts import esc as _e
+from campaign.reporting.html_parts import section as _section
+from campaign.reporting.html_parts import table as _table
 from campaign.tasks.base import TaskSpec, task_or_default
 
 __all__ = ["render_report", "write_report", "find_browser", "screenshot_report"]
@@ -60,44 +65,6 @@ table.gate th:nth-child(5){width:15%}
 
 _BADGE = {"pass": "ok", "fail": "bad", "n/a": "na", "done": "ok", "searching": "info", "planned": "na"}
 _NONE_YET = "<p class='muted'>No finished cycle yet.</p>"
-
-
-class _Raw(str):
-    """HTML that is already safe: tables and sections do not escape it again."""
-
-
-def _e(value) -> str:
-    return html.escape("" if value is None else str(value), quote=True)
-
-
-def _cell(value) -> str:
-    if isinstance(value, _Raw):
-        return value
-    return "—" if value is None else _e(value)
-
-
-def _table(headers: list[str], rows: list, numeric=frozenset(), nowrap=frozenset({0}), cls_name="") -> _Raw:
-    """A plain table; ``numeric`` columns are right-aligned, ``nowrap`` ones never wrap.
-
-    A row given as ``_Raw`` is a whole ready-made ``<tr>`` (a full-width error line).
-    """
-    def cls(j):
-        names = ["n"] * (j in numeric) + ["nw"] * (j in nowrap)
-        return f' class="{" ".join(names)}"' if names else ""
-    head = "".join(f"<th{cls(j)}>{_e(h)}</th>" for j, h in enumerate(headers))
-    body = "".join(r if isinstance(r, _Raw) else
-                   "<tr>" + "".join(f"<td{cls(j)}>{_cell(c)}</td>" for j, c in enumerate(r)) + "</tr>"
-                   for r in rows)
-    table_cls = f' class="{_e(cls_name)}"' if cls_name else ""
-    return _Raw(f"<table{table_cls}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
-
-
-def _badge(kind: str, text: str) -> _Raw:
-    return _Raw(f'<span class="badge b-{_e(kind)}">{_e(text)}</span>')
-
-
-def _section(sid: str, title: str, body: str) -> str:
-    return f'<section id="{_e(sid)}"><h2>{_e(title)}</h2>{body}</section>'
 
 
 def _json_cell(value) -> _Raw:
@@ -387,7 +354,8 @@ def _gates(view: dict) -> str:
         parts.append(f"<h3>Cycle {_e(c.get('cycle'))} {_verdict(gate)}</h3>"
                      f"<p class='line'>{_e(gate.get('summary') or '')}{failed}</p>"
                      + _table(["check", "status", "value", "reference", "threshold", "reason"], rows, {2, 3},
-                              {0, 1, 2, 3}, "gate"))
+                              {0, 1, 2, 3}, "gate")
+                     + effects_html(c.get("effects"), _spec(view).primary))
     return _section("gates", "Promotion gates", "".join(parts) or "<p class='muted'>No gate decided yet.</p>")
 
 

@@ -192,17 +192,24 @@ def test_cycle_two_trains_on_a_derived_version_that_never_leaks_eval(campaign_ru
     from campaign.data.pipeline import normalize_request
 
     train = read_table(version / "train.parquet")
-    assert train == read_table(version.parent / "v1" / "train.parquet")  # same base, same validation split
+    # cycle 2 trains on exactly what cycle 1's best trained on: the same ids in the same order (its sha256)
+    best1 = json.loads((folder1 / "best_adapter" / "train_set.json").read_text())
+    import hashlib
+    assert hashlib.sha256("\n".join(r["id"] for r in train).encode()).hexdigest() == best1["sha256"]
+    assert manifest["train_from"]["sha256"] == best1["sha256"] and len(train) == best1["total"]
+    assert train[:80] == read_table(version.parent / "v1" / "train.parquet")
+    assert read_table(version / "valid.parquet") == read_table(version.parent / "v1" / "valid.parquet")
     replay = read_table(version / "replay.parquet")
     assert {r["id"] for r in replay} <= {r["id"] for r in train}  # hard cases from the training split only
-    assert manifest["counts"] == {"train": 80, "valid": len(read_table(version / "valid.parquet")),
+    assert manifest["counts"] == {"train": best1["total"], "valid": len(read_table(version / "valid.parquet")),
                                   "generated_pool": 24, "replay_pool": 8}  # 0.3 × 80 and 0.1 × 80
     frozen = {normalize_request(r["request"]) for r in read_table(version.parent / "eval" / "eval.parquet")}
     for name in ("train", "valid", "generated", "replay"):
         assert not frozen & {normalize_request(r["request"]) for r in read_table(version / f"{name}.parquet")}, name
     sets = [json.loads((Path(t["checkpoint_path"]) / "train_set.json").read_text()) for t in snap2["trials"]]
     assert all(s["parent_version"] == "v2" and s["focus_facets"] == manifest["focus_facets"] for s in sets)
-    assert all(s["total"] == 80 + s["added"] + s["replayed"] for s in sets)
+    assert all(s["total"] == best1["total"] + s["added"] + s["replayed"] for s in sets)
+    assert {s["seed"] for s in sets} == {1000} and best1["seed"] == 0  # each cycle its own training seed
 
 
 def test_cycle_two_search_is_seeded_from_cycle_one(campaign_run):
@@ -210,14 +217,24 @@ def test_cycle_two_search_is_seeded_from_cycle_one(campaign_run):
     _, snap2, plan2 = _cycle(campaign_run, 2)
     ranked = sorted((t for t in snap1["trials"] if t["state"] == "TERMINATED"),
                     key=lambda t: (t["metrics"]["valid/objective"], t["trial"]))
-    assert [t["config"] for t in snap2["trials"][:2]] == [t["config"] for t in ranked[:2]]  # best first
+    def kept(config):
+        return {k: v for k, v in config.items() if k in ("train.lr", "train.epochs")}
+
+    # trial 1: the control (cycle 1's best config, nothing on top); trial 2: the same with rows on top;
+    # trial 3: cycle 1's second best; the data ratios are searched anew, cycle 1's add_ratio is gone
+    first = [t["config"] for t in snap2["trials"][:3]]
+    own = {"train.focus_ratio": cfg["train"]["focus_ratio"], "train.replay_ratio": cfg["train"]["replay_ratio"]}
+    assert first[0] == {**kept(ranked[0]["config"]), "train.focus_ratio": 0, "train.replay_ratio": 0}
+    assert first[1] == {**kept(ranked[0]["config"]), **own} and first[2] == {**kept(ranked[1]["config"]), **own}
+    assert plan2["seeding"]["control"]["of_trial"] == ranked[0]["trial"]
     space = plan2["seeding"]["space"]
+    assert "train.add_ratio" not in space and space["train.focus_ratio"] == cfg["cycles"]["space"]["train.focus_ratio"]
     assert space["train.lr"] != cfg["search"]["space"]["train.lr"]  # narrowed
     for t in snap2["trials"]:
         for key, spec in space.items():
             v = t["config"][key]
             assert v in spec["values"] if spec["type"] == "choice" else spec["low"] - 1e-12 <= v <= spec["high"] + 1e-12
-    assert len(plan2["seeding"]["carried"]) >= 2
+    assert plan2["seeding"]["carried"] == []  # cycle 1's trials searched other data keys
     tune_dir = _cycle(campaign_run, 2)[0] / "tune"
     names = sorted(p.name.split("_")[0].rsplit("-", 1)[0] for p in tune_dir.glob("cycle2-trial*"))
     assert names == [f"cycle2-trial{k}" for k in range(1, 7)]  # Tune trial names = W&B run names
@@ -245,6 +262,15 @@ def test_gates_promotion_and_decision_logs(campaign_run):
                         "## Gate"):
             assert heading in log, (c, heading)
         assert ("**Verdict: promoted**" in log) == gate["passed"]
+        assert ("## What changed the result: data, search, noise" in log) == (c == 2)
+    effects = json.loads((root / "cycle_2" / "effects.json").read_text())
+    assert [s["step"] for s in effects["steps"]] == ["noise", "data", "search", "total"]
+    assert effects["steps"][0]["candidate_trial"] == 1 and effects["steps"][1]["candidate_trial"] == 2
+    for step in effects["steps"]:
+        if "missing" not in step:  # every model's eval outputs are kept, so nothing should be missing
+            assert step["primary"]["n"] == 16 and step["primary"]["low"] <= step["primary"]["diff"] <= \
+                step["primary"]["high"]
+    assert not [s for s in effects["steps"] if "missing" in s]
     if passed:
         lineage = json.loads((root / "promoted" / "lineage.json").read_text())
         assert lineage["cycle"] == passed[-1] == state["promoted"]["cycle"]

@@ -278,3 +278,31 @@ def test_compute_dtype_defaults_to_auto():
 def test_compute_dtype_unknown_value_names_the_key():
     message = config_error(["model.compute_dtype=bf16"])
     assert "model.compute_dtype:" in message and "'bf16'" in message and "auto" in message
+
+
+def test_cycle_settings_that_make_the_loop_meaningless_name_their_key():
+    two = {"cycles": {"count": 2}}
+
+    def err(overrides):
+        return config_error(overrides).removeprefix("config: ")
+
+    # a control with no previous cycle
+    assert err({"cycles": {"count": 1, "control": True}}).startswith("cycles.control: a control re-runs")
+    assert load_config(None, {"cycles": {"count": 1}}).cycles.control_on()  # unset: on, from cycle 2
+    msg = err({"search": {"space": {"train.focus_ratio": {"type": "uniform", "low": 0.0, "high": 0.2}}}})
+    assert msg.startswith("search.space.train.focus_ratio: focus_ratio means rows for the focus facets")
+    msg = err({"cycles": {"count": 2, "space": {"train.lr": {"type": "uniform", "low": 0.1, "high": 0.2}}}})
+    assert msg.startswith("cycles.space.train.lr: only the data ratios of cycles >= 2")
+    msg = err({"cycles": {"count": 2, "space": {"train.focus_ratio": {"type": "uniform", "low": 0.3}}}})
+    assert msg.startswith("cycles.space.train.focus_ratio: uniform takes ['low', 'high']")
+    msg = err({**two, "cycles": {"count": 2, "space": {
+        "train.focus_ratio": {"type": "uniform", "low": 0.05, "high": 0.3}}}, "train": {"focus_ratio": 0.1}})
+    assert msg.startswith("cycles.space.train.focus_ratio: the control trial adds nothing on top (0)")
+    msg = err({"cycles": {"count": 2, "space": {
+        "train.focus_ratio": {"type": "uniform", "low": 0.0, "high": 0.3}}}, "train": {"focus_ratio": 0.5}})
+    assert msg.startswith("cycles.space.train.focus_ratio: the config's own train.focus_ratio = 0.5 is outside")
+    assert err({"cycles": {"count": 2, "space": {}}}).startswith("cycles.control: the control sets")
+    assert err({**two, "search": {"num_samples": 1}}).startswith("cycles.control: the control takes one")
+    ok = load_config(None, {"cycles": {"count": 2, "control": False, "space": {}}, "search": {"num_samples": 1}})
+    assert not ok.cycles.control_on() and ok.cycles.data_space(True) == {}
+    assert set(load_config(None, two).cycles.data_space(True)) == {"train.focus_ratio", "train.replay_ratio"}

@@ -217,3 +217,50 @@ def test_optuna_accepts_points_and_carried_trials():
     for config, value in [(p, None) for p in out["points"]] + [(c["config"], c["value"]) for c in out["carried"]]:
         optuna.trial.create_trial(value=value if value is not None else 0.0, params=optuna_point(config),
                                   distributions=dists)
+
+
+FRESH = {"train.focus_ratio": {"type": "uniform", "low": 0.0, "high": 0.3},
+         "train.replay_ratio": {"type": "uniform", "low": 0.0, "high": 0.1}}
+DATA_KEYS = ("train.add_ratio", "train.focus_ratio", "train.replay_ratio")
+OWN = {"train.focus_ratio": 0.1, "train.replay_ratio": 0.03}
+
+
+def test_data_ratios_that_change_meaning_are_dropped_or_searched_anew_never_narrowed():
+    out = seed(fresh=FRESH, drop=DATA_KEYS, fresh_point=OWN)
+    new = out["space"]
+    assert "train.add_ratio" not in new  # cycle 1's unfocused rows: no meaning in cycle 2
+    assert new["train.focus_ratio"] == FRESH["train.focus_ratio"]  # full range, not narrowed
+    assert new["train.replay_ratio"] == FRESH["train.replay_ratio"]  # replaced, not narrowed from [0.05, 0.2]
+    assert new["train.lr"]["low"] == pytest.approx(10 ** -3.3, rel=R)  # other keys still narrow
+    rules = {r["key"]: r for r in out["ranges"]}
+    assert rules["train.add_ratio"]["new"] is None and rules["train.add_ratio"]["rule"].startswith("dropped")
+    assert rules["train.focus_ratio"]["old"] is None and "full range" in rules["train.focus_ratio"]["rule"]
+    assert rules["train.replay_ratio"]["old"] == [0.0, 0.3] and rules["train.replay_ratio"]["new"] == [0.0, 0.1]
+    # seeded points: the best configs' other keys, the config's own data ratios
+    assert out["points"] == [{"train.lr": 1e-3, "train.epochs": 4, "lora.r": 16, **OWN},
+                             {"train.lr": 10 ** -2.5, "train.epochs": 6, "lora.r": 32, **OWN}]
+    assert out["carried"] == [] and out["control"] is None  # cycle 1's trials have no focus_ratio
+    assert "not narrowed" in out["rule"]
+
+
+def test_the_control_runs_first_with_nothing_on_top():
+    out = seed(fresh=FRESH, drop=DATA_KEYS, fresh_point=OWN, control=True)
+    control = {"train.lr": 1e-3, "train.epochs": 4, "lora.r": 16, "train.focus_ratio": 0, "train.replay_ratio": 0}
+    assert out["points"][0] == control and out["points"][1] == {**control, **OWN}
+    assert out["control"] == {"config": control, "of_trial": 2, "of_trial_id": "id02"}
+    assert "The first trial is the control: trial 2's config" in out["rule"]
+    with pytest.raises(ValueError, match="must include 0"):
+        seed(fresh={"train.focus_ratio": {"type": "uniform", "low": 0.05, "high": 0.3}}, drop=DATA_KEYS,
+             fresh_point={"train.focus_ratio": 0.1}, control=True)
+    with pytest.raises(ValueError, match="need a value in fresh_point"):
+        seed(fresh=FRESH, drop=DATA_KEYS, fresh_point={}, control=True)
+
+
+def test_trials_of_the_same_meaning_are_carried_into_the_next_cycle():
+    cycle2 = [{**rec(i, 5.0 + i, 1e-3, 0.0, 0.05), "config": {"train.lr": 1e-3, "train.epochs": 4, "lora.r": 16,
+                                                             "train.focus_ratio": 0.1 * i, "train.replay_ratio": 0.05}}
+              for i in range(3)]
+    out = seed(records=cycle2, space={**{k: SPACE[k] for k in ("train.lr", "train.epochs", "lora.r")}, **FRESH},
+               fresh=FRESH, drop=DATA_KEYS, fresh_point=OWN, control=True)
+    assert [c["trial"] for c in out["carried"]] == [0, 1, 2]
+    assert out["control"]["config"]["train.focus_ratio"] == 0 and out["control"]["of_trial"] == 0
