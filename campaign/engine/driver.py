@@ -152,6 +152,7 @@ def _run_cycle(ctx, cycle: int, previous: dict | None) -> dict:
     cfg = ctx["cfg"]
     console.rule(f"[bold]cycle {cycle}: {cfg.search.num_samples} trials on {plan['data_version']}"
                  f" (focus: {', '.join(focus_of(plan)) or 'none'})")
+    _print_plan(cfg, plan)
     t = time.time()
     workers = data.for_workers(cfg.data.base_size, ctx["eval_rows"], plan.get("train_seed", cfg.train.seed))
     grid, statuses = run_search(ctx["session"], cycle, folder, workers, plan["seeding"], ctx["wandb_mode"])
@@ -326,6 +327,21 @@ def _load_done(ctx, cycle: int) -> dict:
     best = next((r for r in records if r["trial_id"] == snapshot["best_trial"]), None)
     return {"cycle": cycle, "records": records, "best": best, "hard_facets": read_hard_facets(folder),
             "data": _cycle_data(ctx, plan), "space": plan["seeding"]["space"]}
+
+
+def _print_plan(cfg, plan: dict) -> None:
+    """What cycle n+1's defaults resolved to: its data ratios, the control and the seed."""
+    seeding = plan["seeding"]
+    if plan["cycle"] == 1:
+        return
+    fresh = ", ".join(f"{r['key']} {r['new']}" for r in seeding.get("ranges", []) if r["rule"].startswith("searched anew"))
+    where = "cycles.space" if cfg.cycles.space is not None else "cycles.space not set: the default"
+    console.print(f"  data ratios searched over their full range: {fresh or 'none'} ({where})")
+    control = seeding.get("control")
+    if control:
+        why = "cycles.control: true" if cfg.cycles.control else "cycles.control not set: on by default"
+        console.print(f"  trial 1 is the control: cycle {plan['cycle'] - 1}'s best config (trial {control['of_trial']}) "
+                      f"with nothing on top, seed {plan.get('train_seed')} ({why})")
 
 
 def _print_cycle(cycle: int, snapshot: dict, gate: dict, hard: dict, effects: dict | None) -> None:

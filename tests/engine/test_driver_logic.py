@@ -161,6 +161,30 @@ def test_decision_log_records_forced_focus_and_the_gate_table():
     assert "_searching…_" in render_decision_log("c", 2, plan, previous, baselines)
 
 
+def test_decision_log_marks_the_control_and_shows_the_effects():
+    from campaign.decide.effects import split_effects
+
+    control = {"train.lr": 2e-3, "train.focus_ratio": 0, "train.replay_ratio": 0}
+    plan = {"eval_set": {"rows": 3, "sha256": "ab" * 32}, "focus_facets": ["energy"], "data_summary": "v2",
+            "data_parent": "v1", "replay_ranking": "errors", "data_rule": "RULE", "train_seed": 1000,
+            "seeding": {"rule": "R", "points": [control, {**control, "train.focus_ratio": 0.1}], "carried": [],
+                        "ranges": [], "control": {"config": control, "of_trial": 3, "of_trial_id": "id3"}}}
+    trials = [{**_best(1, 7.0), "config": control}, {**_best(2, 6.5), "config": {**control, "train.focus_ratio": 0.1}}]
+
+    def t(*v):
+        return {"primary": list(v), "facets": {"energy": list(v)}}
+
+    effects = split_effects({"previous_best": t(7, 7, 7), "control": t(7, 8, 6), "data_trial": t(5, 6, 5),
+                             "best": t(5, 6, 5)}, {"previous_best": 3, "control": 1, "data_trial": 2, "best": 2},
+                            ["energy"], resamples=200)
+    text = render_decision_log("c", 2, plan, {"cycle": 1, "best": _best()}, [], {"best_trial": "id2", "trials": trials},
+                               None, None, SPEC, effects)
+    assert "| 1 (control) | terminated |" in text and "| 2 ★ (data trial) | terminated |" in text
+    assert "- rule: RULE" in text and "training seed of this cycle's trials: 1000" in text
+    assert "| data effect | data trial (trial 2) vs control (trial 1) |" in text
+    assert "| noise | control (trial 1) vs previous best (trial 3) |" in text
+
+
 def test_resume_anchors_relative_paths_to_where_the_campaign_started(tmp_path):
     config = load_config(None, {"data": {"root": "data"}}).to_dict()
     anchored = driver._anchored(config, tmp_path)

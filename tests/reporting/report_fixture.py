@@ -144,7 +144,26 @@ def _cycle2() -> dict:
                           "forced": True},
             "gate": {"passed": False, "verdict": "refuse", "checks": checks,
                      "failed": ["focus_acousticness", "mae_vs_promoted"],
-                     "summary": "refused: 2 of 6 checks failed (focus_acousticness, mae_vs_promoted)"}}
+                     "summary": "refused: 2 of 6 checks failed (focus_acousticness, mae_vs_promoted)"},
+            "effects": _effects()}
+
+
+def _iv(diff: float, half: float, p: float) -> dict:
+    return {"n": 70, "reference": 7.0, "candidate": 7.0 + diff, "diff": diff, "low": diff - half, "high": diff + half,
+            "confidence": 0.95, "p_value": p, "test": "Wilcoxon signed-rank"}
+
+
+def _effects() -> dict:
+    """Cycle 2's split: a re-run moves little, the focused rows cut nostalgia, the search adds noise."""
+    steps = [("noise", "previous_best", "control", 4, 1, _iv(0.21, 0.6, 0.48), _iv(0.4, 1.1, 0.5), _iv(-0.3, 1.2, 0.6)),
+             ("data", "control", "data_trial", 1, 2, _iv(-0.35, 0.5, 0.2), _iv(-1.9, 0.9, 0.004), _iv(-0.6, 1.0, 0.3)),
+             ("search", "data_trial", "best", 2, 5, _iv(0.73, 0.7, 0.06), _iv(0.2, 0.8, 0.7), _iv(1.3, 1.1, 0.04))]
+    out = [{"step": n, "reference": r, "candidate": c, "what": n, "reference_trial": rt, "candidate_trial": ct,
+            "primary": pr, "facets": {"nostalgia": f1, "acousticness": f2}}
+           for n, r, c, rt, ct, pr, f1, f2 in steps]
+    out.append({"step": "total", "reference": "previous_best", "candidate": "best", "what": "total",
+                "reference_trial": 4, "candidate_trial": 5, "missing": "no eval outputs for previous_best"})
+    return {"focus_facets": ["nostalgia", "acousticness"], "confidence": 0.95, "steps": out}
 
 
 def example_view() -> dict:

@@ -210,3 +210,11 @@ def test_sparse_snapshot_renders():
     baselines = section(page, "baselines")  # cycle 1's baselines stand in; cycle 2's best is a gap
     assert "Baselines from cycle 1" in baselines and "rule_baseline" in baselines
     assert baselines.count(">no valid output</text>") == 1 and ">no finished trial</text>" in baselines
+
+
+def test_gate_section_shows_the_data_search_noise_split(page):
+    gates = page[page.index('id="gates"'):page.index('id="hard-facets"')]
+    assert "What changed the eval error" in gates
+    assert "data effect" in gates and "data trial (trial 2) vs control (trial 1)" in gates
+    assert "−1.90" not in gates and "-1.90 [-2.80, -1.00] p=0.004" in gates  # nostalgia's data effect
+    assert "no eval outputs for previous_best" in gates

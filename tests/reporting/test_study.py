@@ -36,7 +36,27 @@ def test_a_seed_where_the_focus_improved_and_a_regression_was_not_promoted(tmp_p
     assert r["focus"] == ["energy", "brightness"] and r["all_focus_improved"] is True
     assert r["facets"]["energy"] == {"cycle1": 10.0, "cycle2": 8.0}
     assert r["primary"] == {"name": "mae_raw", "cycle1": 6.0, "cycle2": 6.3}
-    assert r["verdict"] == "refused" and r["promoted_regression"] is False
+    assert r["verdict"] == "refused" and r["promoted_regression"] is False and r["effects"] == {}
+
+
+def test_the_noise_and_data_effect_come_from_the_cycles_effects(tmp_path):
+    folder = _campaign(tmp_path, "e", m(6.0, energy=10.0, warmth=8.0), m(5.0, energy=8.0, warmth=7.0),
+                       ["energy", "warmth"], "promoted")
+
+    def iv(diff, high):
+        return {"diff": diff, "low": diff - 1, "high": high}
+
+    steps = [{"step": "noise", "primary": iv(0.1, 0.5), "facets": {"energy": iv(0.2, 1.0), "warmth": iv(-0.4, 0.3)}},
+             {"step": "data", "primary": iv(-0.5, -0.1), "facets": {"energy": iv(-2.0, -1.0), "warmth": iv(-1.0, -0.2)}},
+             {"step": "search", "missing": "no eval outputs for best"}]
+    (folder / "cycle_2" / "effects.json").write_text(json.dumps({"steps": steps}))
+    r = seed_record(3, folder)
+    assert r["effects"]["noise"] == {"focus_diff": pytest.approx(-0.1), "all_below_zero": False, "primary_diff": 0.1}
+    assert r["effects"]["data"]["focus_diff"] == pytest.approx(-1.5) and r["effects"]["data"]["all_below_zero"]
+    assert "search" not in r["effects"]
+    s = summarize([r])
+    assert s["data_effect_beyond_noise"] == 1
+    assert "| promoted | -0.10 / -1.50* |" in study_markdown([r], s, "cmd")
 
 
 def test_a_promoted_regression_is_counted(tmp_path):
@@ -57,7 +77,7 @@ def test_summary_counts_and_medians():
     assert s["median_primary_change"] == pytest.approx(0.0)  # 0, +10%, -10%
     assert s["promoted"] == 1 and s["promoted_regressions"] == 0
     text = study_markdown(records, s, "campaign study-loop --seeds 3")
-    assert "| 1 | energy | energy 10.00 → 12.00 (+20.0%) | 6.00 → 6.60 | no | refused |" in text
+    assert "| 1 | energy | energy 10.00 → 12.00 (+20.0%) | 6.00 → 6.60 | no | refused | — |" in text
     assert "every focus facet improved in **2 of 3** seeds" in text and "regressions promoted: **0**" in text
     assert summarize([])["median_focus_change"] is None
 
