@@ -199,6 +199,7 @@ class CyclesConfig:
     count: int = 1  # Cycles to run; `campaign run --cycles N` sets it.
     k_best: int = 3  # Best finished trials whose per-facet validation errors choose the hard facets.
     n_facets: int = 2  # Hard facets (dimensions, classes, subjects) chosen per cycle.
+    hard_by: str = "error"  # 'error': largest facet error; 'relative': error / the task's model-free baseline's.
     force_facets: list[str] = field(default_factory=list)  # Focus on these facets instead of choosing (recorded).
     seed_top_k: int = 2  # Best configs of cycle n evaluated first in cycle n+1; their span sets the narrowed ranges.
     narrow_margin: float = 0.15  # Narrowed range = best trials' span padded by this share of the old width per side.
@@ -219,6 +220,8 @@ class CyclesConfig:
         _require(self.count >= 1, "cycles.count", f"must be >= 1 (got {self.count})")
         _require(self.k_best >= 1, "cycles.k_best", f"must be >= 1 (got {self.k_best})")
         _require(self.n_facets >= 1, "cycles.n_facets", f"must be >= 1 (got {self.n_facets})")
+        _require(self.hard_by in ("error", "relative"), "cycles.hard_by",
+                 f"must be 'error' or 'relative' (got {self.hard_by!r})")
         _require(len(set(self.force_facets)) == len(self.force_facets), "cycles.force_facets", "lists a facet twice")
         _require(self.seed_top_k >= 1, "cycles.seed_top_k", f"must be >= 1 (got {self.seed_top_k})")
         _require(0 < self.narrow_margin <= 1, "cycles.narrow_margin", f"must be in (0, 1] (got {self.narrow_margin})")
@@ -340,6 +343,9 @@ class CampaignConfig:
                  "no focus yet. Search it in cycles.space (cycle 1's own generated rows are train.add_ratio)")
         if self.cycles.count < 2:
             return
+        _require(self.cycles.hard_by != "relative" or task.has_model_free_baseline, "cycles.hard_by",
+                 f"'relative' divides by a model-free baseline's error, and task {self.task.kind!r} has none; "
+                 "use 'error'")
         space = self.cycles.data_space(task.has_generator)
         if not task.has_generator:
             top = _top(space.get("train.focus_ratio"), self.train.focus_ratio)

@@ -31,12 +31,18 @@ def best_trials(records: list[dict], metric: str, mode: str, k: int) -> list[dic
 
 
 def choose_hard_facets(records: list[dict], spec: TaskSpec, *, metric: str, mode: str, k_best: int = 3,
-                       n_facets: int = 2, prefix: str = "valid", force_facets: list[str] | tuple[str, ...] = ()) -> dict:
+                       n_facets: int = 2, prefix: str = "valid", force_facets: list[str] | tuple[str, ...] = (),
+                       reference: dict | None = None) -> dict:
     """Hard facets: the largest mean ``<prefix>/<facet error>`` over the ``k_best`` best finished trials.
 
+    With ``reference`` (``{"name": baseline, "errors": {facet: error}}``, the same split), a facet's
+    error is divided by the reference's first: the relative absolute error, so a facet whose labels
+    simply spread wider does not win over one the model has barely learned.
     ``force_facets`` overrides the choice; the measured choice is still computed and recorded beside it.
     """
     chosen = _measured_hard_facets(records, spec, metric, mode, k_best, n_facets, prefix)
+    if reference and chosen["per_facet_error"]:
+        chosen = _relative(chosen, reference, spec, n_facets)
     if not force_facets:
         return {**chosen, "forced": False}
     measured = ", ".join(chosen["hard_facets"]) or "none"
@@ -64,6 +70,20 @@ def _measured_hard_facets(records: list[dict], spec: TaskSpec, metric: str, mode
     return {"best_trials": [r["trial_id"] for r in best], "per_facet_error": per_facet, "hard_facets": hard,
             "reason": f"largest mean {prefix} {spec.facet_error.format(facet='<' + kind + '>')} over the "
                       f"{len(best)} best finished trial(s) by {metric}: {listing}"}
+
+
+def _relative(chosen: dict, reference: dict, spec: TaskSpec, n_facets: int) -> dict:
+    """Re-rank the measured facets by error / the reference's error on the same split."""
+    ref = reference["errors"]
+    missing = [f for f in chosen["per_facet_error"] if not ref.get(f)]
+    if missing:
+        raise ValueError(f"reference {reference['name']} has no positive error for {missing}; cannot divide by it")
+    rel = {f: e / ref[f] for f, e in chosen["per_facet_error"].items()}
+    hard = sorted(rel, key=lambda f: (-rel[f], spec.facets.index(f)))[:n_facets]
+    listing = ", ".join(f"{f} {chosen['per_facet_error'][f]:.2f} / {ref[f]:.2f} = {rel[f]:.2f}" for f in hard)
+    return {**chosen, "hard_facets": hard, "per_facet_relative": rel, "reference": reference,
+            "reason": f"largest error relative to {reference['name']}'s on the same split "
+                      f"({chosen['reason'].split(':')[0]}, divided): {listing}"}
 
 
 def facets_record(record: dict) -> dict:

@@ -28,7 +28,7 @@ from campaign.decide.hard_facets import best_trials, choose_hard_facets
 from campaign.decide.seeding import seed_next_search
 from campaign.decide.state import (cycle_folder, focus_of, load_state, mark_driver, new_state, promote, read_hard_facets,
                                    read_json, save_state)
-from campaign.engine.evidence import cycle_effects, paired_tables, recorded_train_sha256
+from campaign.engine.evidence import cycle_effects, facet_reference, paired_tables, recorded_train_sha256
 from campaign.engine.runner import run_search, start_ray
 from campaign.reporting.decision_log import render_decision_log
 from campaign.reporting.snapshot import (copy_best_adapter, orchestration_overhead, strict_json, trial_records,
@@ -281,8 +281,9 @@ def _finish(ctx, cycle: int, plan: dict, data: CycleData, previous: dict | None,
     _write_log(ctx, cycle, plan, previous, snapshot, gate, state["promoted"], effects)
     if best is None:
         return _stop(ctx, cycle, records)
+    reference = facet_reference(ctx["task"], data.train, data.valid) if cfg.cycles.hard_by == "relative" else None
     hard = choose_hard_facets(records, ctx["task"].spec, metric=c.metric, mode=c.mode, k_best=cfg.cycles.k_best,
-                              n_facets=cfg.cycles.n_facets, force_facets=cfg.cycles.force_facets)
+                              n_facets=cfg.cycles.n_facets, force_facets=cfg.cycles.force_facets, reference=reference)
     write_json(hard, folder / "hard_facets.json")
     state["cycles"][str(cycle)].update(status="done", best_trial=best["trial_id"], gate=gate["summary"])
     save_state(ctx["folder"], state)

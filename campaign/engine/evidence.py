@@ -14,7 +14,8 @@ from campaign.decide.effects import find_trial, split_effects
 from campaign.decide.paired import row_error_table
 from campaign.decide.state import cycle_folder
 
-__all__ = ["eval_outputs", "paired_tables", "trial_table", "recorded_train_sha256", "cycle_effects"]
+__all__ = ["eval_outputs", "paired_tables", "trial_table", "recorded_train_sha256", "cycle_effects",
+           "facet_reference"]
 
 
 def eval_outputs(model_dir: Path) -> dict[str, str] | None:
@@ -72,3 +73,13 @@ def cycle_effects(task, eval_rows: list[dict], campaign: Path, cycle: int, plan:
     trials = {name: rec["trial"] if rec else None for name, rec in {**found, "previous_best": previous_best}.items()}
     focus = list(plan.get("focus_facets") or [])
     return split_effects(tables, trials, focus, confidence=gate_cfg.confidence, resamples=gate_cfg.resamples, seed=cycle)
+
+
+def facet_reference(task, train: list[dict], valid: list[dict]) -> dict | None:
+    """Per-facet error of the task's first model-free baseline on ``valid`` (``cycles.hard_by: relative``)."""
+    outputs = task.baseline_outputs(train, valid)
+    if not outputs:
+        return None
+    name, outs = next(iter(outputs.items()))
+    table = row_error_table(task, valid, {r["id"]: o for r, o in zip(valid, outs)})
+    return {"name": name, "errors": {f: sum(v) / len(v) for f, v in table["facets"].items()}}

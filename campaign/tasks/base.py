@@ -141,6 +141,11 @@ class Task:
         return {name: self.score(eval_rows, outputs)
                 for name, outputs in self.baseline_outputs(train_rows, eval_rows).items()}
 
+    @property
+    def has_model_free_baseline(self) -> bool:
+        """Whether the task overrides ``baseline_outputs`` (``cycles.hard_by: relative`` needs one)."""
+        return type(self).baseline_outputs is not Task.baseline_outputs
+
     baseline_rank_text: str = "the training split's own order"  # How baseline_rank ranks, in words.
 
     def baseline_rank(self, train_rows: list[dict]) -> list[str]:

@@ -306,3 +306,5 @@ def test_cycle_settings_that_make_the_loop_meaningless_name_their_key():
     ok = load_config(None, {"cycles": {"count": 2, "control": False, "space": {}}, "search": {"num_samples": 1}})
     assert not ok.cycles.control_on() and ok.cycles.data_space(True) == {}
     assert set(load_config(None, two).cycles.data_space(True)) == {"train.focus_ratio", "train.replay_ratio"}
+    assert err({"cycles": {"hard_by": "mae"}}).startswith("cycles.hard_by: must be 'error' or 'relative'")
+    assert load_config(None, {"cycles": {"count": 2, "hard_by": "relative"}}).cycles.hard_by == "relative"

@@ -144,3 +144,23 @@ def test_hard_dims_records_from_before_facets_read_as_facets():
     assert new == {"best_trials": ["a"], "per_facet_error": {"energy": 9.0}, "hard_facets": ["energy"], "reason": "r",
                    "forced": True, "measured_hard_facets": ["warmth"]}
     assert facets_record(new) is new
+
+
+def test_relative_choice_divides_by_the_reference_error():
+    # energy has the largest error (8) but its labels spread widest (reference 16); complexity's 6 is
+    # close to what predicting the training mean gets (6.5), so it is the least learned
+    records = [full("a", 1.0, energy=8.0, complexity=6.0, warmth=5.0), full("b", 2.0, energy=8.0, complexity=6.0,
+                                                                              warmth=5.0)]
+    ref = {"name": "mean_baseline", "errors": {"energy": 16.0, "warmth": 12.0, "brightness": 12.0,
+                                               "acousticness": 18.0, "complexity": 6.5, "nostalgia": 8.0}}
+    by_error = choose_hard_facets(records, SPEC, metric=METRIC, mode="min", n_facets=2)
+    assert by_error["hard_facets"] == ["energy", "complexity"]
+    rel = choose_hard_facets(records, SPEC, metric=METRIC, mode="min", n_facets=2, reference=ref)
+    assert rel["hard_facets"] == ["complexity", "nostalgia"]  # 6 / 6.5 = 0.92, 5 / 8 = 0.625
+    assert rel["per_facet_relative"]["energy"] == pytest.approx(0.5)
+    assert rel["per_facet_error"] == by_error["per_facet_error"]  # the errors are still recorded
+    assert "relative to mean_baseline's" in rel["reason"] and "complexity 6.00 / 6.50 = 0.92" in rel["reason"]
+    forced = choose_hard_facets(records, SPEC, metric=METRIC, mode="min", reference=ref, force_facets=["energy"])
+    assert forced["hard_facets"] == ["energy"] and forced["measured_hard_facets"] == ["complexity", "nostalgia"]
+    with pytest.raises(ValueError, match="no positive error"):
+        choose_hard_facets(records, SPEC, metric=METRIC, mode="min", reference={"name": "m", "errors": {"energy": 0}})
