@@ -53,11 +53,18 @@ def _focus(plan: dict, spec: TaskSpec) -> list[str]:
     hard = facets_record(hard)
     lines.append(f"- focus: **{', '.join(hard['hard_facets']) or 'none'}**{' (forced)' if hard.get('forced') else ''}")
     lines.append(f"- why: {hard['reason']}")
-    per = hard.get("per_facet_error") or {}
+    per, rel = hard.get("per_facet_error") or {}, hard.get("per_facet_relative")
     if per:
         error = spec.facet_error.format(facet=f"<{spec.facet_kind}>")
-        lines += ["", f"| {spec.facet_kind} | mean valid {error} of the best trials |", "|---|---|"]
-        lines += [f"| {f} | {_f(per.get(f))} |" for f in spec.facets if f in per]
+        if rel:
+            name = hard["reference"]["name"]
+            lines += ["", f"| {spec.facet_kind} | mean valid {error} of the best trials | {name} | relative |",
+                      "|---|---|---|---|"]
+            lines += [f"| {f} | {_f(per.get(f))} | {_f(hard['reference']['errors'].get(f))} | {_f(rel.get(f))} |"
+                      for f in spec.facets if f in per]
+        else:
+            lines += ["", f"| {spec.facet_kind} | mean valid {error} of the best trials |", "|---|---|"]
+            lines += [f"| {f} | {_f(per.get(f))} |" for f in spec.facets if f in per]
     return lines + [""]
 
 

@@ -167,6 +167,9 @@ def test_decision_log_marks_the_control_and_shows_the_effects():
     control = {"train.lr": 2e-3, "train.focus_ratio": 0, "train.replay_ratio": 0}
     plan = {"eval_set": {"rows": 3, "sha256": "ab" * 32}, "focus_facets": ["energy"], "data_summary": "v2",
             "data_parent": "v1", "replay_ranking": "errors", "data_rule": "RULE", "train_seed": 1000,
+            "hard_facets": {"hard_facets": ["energy"], "reason": "relative", "per_facet_error": {"energy": 6.0},
+                            "per_facet_relative": {"energy": 0.75},
+                            "reference": {"name": "mean_baseline", "errors": {"energy": 8.0}}},
             "seeding": {"rule": "R", "points": [control, {**control, "train.focus_ratio": 0.1}], "carried": [],
                         "ranges": [], "control": {"config": control, "of_trial": 3, "of_trial_id": "id3"}}}
     trials = [{**_best(1, 7.0), "config": control}, {**_best(2, 6.5), "config": {**control, "train.focus_ratio": 0.1}}]
@@ -180,6 +183,7 @@ def test_decision_log_marks_the_control_and_shows_the_effects():
     text = render_decision_log("c", 2, plan, {"cycle": 1, "best": _best()}, [], {"best_trial": "id2", "trials": trials},
                                None, None, SPEC, effects)
     assert "| 1 (control) | terminated |" in text and "| 2 ★ (data trial) | terminated |" in text
+    assert "| energy | 6.00 | 8.00 | 0.75 |" in text and "| mean_baseline | relative |" in text
     assert "- rule: RULE" in text and "training seed of this cycle's trials: 1000" in text
     assert "| data effect | data trial (trial 2) vs control (trial 1) |" in text
     assert "| noise | control (trial 1) vs previous best (trial 3) |" in text
