@@ -39,7 +39,9 @@ def cycle_trials(folder: Path, cycle: int) -> tuple[list[dict], str]:
     task = get_task((state["config"].get("task") or {}).get("kind", DEFAULT_KIND))
     snap = json.loads((folder / f"cycle_{cycle}" / "validation_snapshot.json").read_text())
     plan = json.loads((folder / f"cycle_{cycle}" / "plan.json").read_text())
-    valid = read_table(Path(plan["data_path"]) / "valid.parquet", task)
+    data = Path(plan["data_path"])
+    data = data if data.is_absolute() else Path(state.get("cwd") or ".") / data  # relative to where it ran
+    valid = read_table(data / "valid.parquet", task)
     epochs = state["config"]["train"]["epochs"]
     trials = []
     for r in snap["trials"]:

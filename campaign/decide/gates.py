@@ -179,7 +179,8 @@ def _with_interval(check: dict, spec: TaskSpec, focus: list[str], paired: dict, 
     if rule == "improve":
         limit = stats["focus_min_improvement"]
         status = "pass" if iv["high"] < -limit - _EPS else "fail"
-        why = f"must improve beyond the noise: the whole interval below {-limit:+.2f}"
+        why = f"must improve beyond the noise: the whole interval below {-limit:+.2f}" if limit else \
+            "must improve beyond the noise: the whole interval below 0"
     else:
         limit = stats["primary_tolerance"]
         status = "fail" if iv["low"] > limit + _EPS else "pass"
