@@ -173,4 +173,6 @@ def test_resumed_campaign_matches_an_uninterrupted_one(runs):
 
 
 def _without_ids(seeding: dict) -> dict:
-    return {**seeding, "carried": [{k: v for k, v in c.items() if k != "trial_id"} for c in seeding["carried"]]}
+    control = seeding.get("control") and {k: v for k, v in seeding["control"].items() if k != "of_trial_id"}
+    return {**seeding, "carried": [{k: v for k, v in c.items() if k != "trial_id"} for c in seeding["carried"]],
+            "control": control}
