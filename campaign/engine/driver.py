@@ -15,10 +15,10 @@ from pathlib import Path
 import yaml
 
 from campaign.config import load_config, merge
+from campaign.config.sections import CYCLE1_DATA_KEYS, CYCLE_DATA_KEYS
 from campaign.core.errors import CampaignStopped, ConfigError, SearchInterrupted
 from campaign.core.progress import console, step
 from campaign.data.augment import rank_by_model_error
-from campaign.config.sections import CYCLE1_DATA_KEYS, CYCLE_DATA_KEYS
 from campaign.data.cycle_data import (CycleData, dataset_root, derive_version, first_cycle_data, load_derived,
                                       realised_train_set)
 from campaign.data.io import sha256_file, write_json
