@@ -4,7 +4,7 @@ from __future__ import annotations
 import time
 
 from campaign.core.numeric import percentile
-from campaign.tasks.base import get_task
+from campaign.tasks.base import task_from_config
 
 __all__ = ["generate", "evaluate_rows"]
 
@@ -39,7 +39,7 @@ def generate(model, tok, prompts: list[str], batch_size: int, max_new_tokens: in
 
 def evaluate_rows(model, tok, rows: list[dict], cfg: dict, device, prefix: str) -> tuple[dict, dict]:
     """Score ``rows`` with the config's task; return ``(flat metrics with prefix, details with outputs and hard cases)``."""
-    task = get_task(cfg["task"]["kind"])
+    task = task_from_config(cfg["task"])
     prompts = [task.prompt(r, cfg["model"]["prompt_template"]) for r in rows]
     outputs, latencies = generate(model, tok, prompts, cfg["train"]["eval_batch_size"],
                                   cfg["model"]["max_new_tokens"], device)

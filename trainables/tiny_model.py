@@ -34,7 +34,7 @@ def default_cache_dir() -> Path:
 
 
 def _fingerprint(task: Task) -> str:
-    recipe = {**TINY_RECIPE, "task": task.spec.kind}
+    recipe = {**TINY_RECIPE, "task": task.spec.kind, "pieces": task.tiny_tokens()}
     return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:10]
 
 

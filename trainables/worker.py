@@ -14,7 +14,7 @@ import resource
 import tempfile
 import time
 
-from campaign.tasks.base import get_task
+from campaign.tasks.base import task_from_config
 from trainables.evaluate import evaluate_rows
 from trainables.markers import FINAL_MARKER
 from trainables.modeling import (apply_lora, load_base_model, load_tokenizer, local_model_path, pick_device,
@@ -107,7 +107,7 @@ def train_loop_per_worker(loop_cfg: dict) -> None:
         train_model = ray.train.torch.prepare_model(model, move_to_device=False, parallel_strategy="ddp")
 
     examples, truncated = encode_rows(tok, rows[rank::world], cfg["model"]["prompt_template"], cfg["model"]["max_seq_len"],
-                                      get_task(cfg["task"]["kind"]))
+                                      task_from_config(cfg["task"]))
     batching, why = choose_batching(cfg["train"]["batching"], device.type, model.config._attn_implementation,
                                     cfg["model"]["trust_remote_code"])
     setup = {"precision": cfg["model"]["compute_dtype"], "batching": batching, "batching_why": why}
@@ -135,7 +135,7 @@ def _evaluate_and_report(model, tok, cfg, data, device, report, stats, manifest,
         report.update(scores)
         if cfg["tracking"]["weave"]:
             outputs = [o["output"] for o in details["valid"]["outputs"]]
-            details["weave"] = trace_validation(get_task(cfg["task"]["kind"]), data["valid"], outputs, trace,
+            details["weave"] = trace_validation(task_from_config(cfg["task"]), data["valid"], outputs, trace,
                                                 cfg["tracking"])
             report["weave/traced_samples"] = details["weave"]["traced"]
         if last:  # the frozen eval set is scored once, on the adapter that would be promoted

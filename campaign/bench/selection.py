@@ -33,10 +33,10 @@ def _per_row(task, rows: list[dict], outputs: dict[str, str]) -> list[float]:
 def cycle_trials(folder: Path, cycle: int) -> tuple[list[dict], str]:
     """Finished trials of one cycle with their per-row validation objective, training cost and eval objective."""
     from campaign.data.io import read_table
-    from campaign.tasks.base import DEFAULT_KIND, get_task
+    from campaign.tasks.base import task_from_config
 
     state = json.loads((folder / "campaign.json").read_text())
-    task = get_task((state["config"].get("task") or {}).get("kind", DEFAULT_KIND))
+    task = task_from_config(state["config"].get("task"))
     snap = json.loads((folder / f"cycle_{cycle}" / "validation_snapshot.json").read_text())
     plan = json.loads((folder / f"cycle_{cycle}" / "plan.json").read_text())
     data = Path(plan["data_path"])

@@ -61,10 +61,10 @@ def cmd_resume(args) -> int:
 def _finished(folder: Path, state: dict) -> int:
     from campaign.core.progress import console
 
-    from campaign.tasks.base import DEFAULT_KIND, get_task
+    from campaign.tasks.base import task_from_config
 
     promoted = state["promoted"]
-    primary = get_task((state["config"].get("task") or {}).get("kind", DEFAULT_KIND)).spec.primary
+    primary = task_from_config(state["config"].get("task")).spec.primary
     for h in state["history"]:
         console.print(f"cycle {h['cycle']}: {h['verdict']} · {h['summary']}")
     value = promoted and promoted["metrics"].get(f"eval/{primary}")
@@ -121,7 +121,7 @@ def cmd_data(args) -> int:
         print(f"wrote {len(rows)} rows to {args.out}")
         return 0
     cfg = _config(args)
-    task = get_task(cfg.task.kind)
+    task = cfg.task.instance()
     if args.action == "validate":
         rows = io.load_rows(args.path, task, cfg.data.columns)
         mapped = ", ".join(f"{c} -> {f}" for f, c in cfg.data.columns.items())
@@ -140,10 +140,9 @@ def cmd_data(args) -> int:
 
 def cmd_eval(args) -> int:
     from campaign.data.prepare import prepare_data
-    from campaign.tasks.base import get_task
 
     cfg = _config(args)
-    task = get_task(cfg.task.kind)
+    task = cfg.task.instance()
     version, rows = prepare_data(cfg.data, task)
     model_free = task.baselines(version.train, rows)
     if args.mode not in (*model_free, "prompt_baseline", "fine_tuned"):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from campaign.config.search import SearchConfig, check_spec, contains
 from campaign.core.errors import ConfigError
-from campaign.tasks.base import DEFAULT_KIND, get_task, resolve_prompt
+from campaign.tasks.base import DEFAULT_KIND, get_task, resolve_prompt, task_options
 
 __all__ = ["QUANTIZATIONS", "DTYPES", "WANDB_MODES", "BATCHINGS", "TaskConfig", "DataConfig", "ModelConfig",
            "LoraSettings", "TrainConfig", "ResourcesConfig", "TrackingConfig", "CyclesConfig", "GateConfig",
@@ -271,11 +271,17 @@ class GateConfig:
 class TaskConfig:
     """Which structured-output task the campaign fine-tunes (see campaign.tasks)."""
 
-    kind: str = DEFAULT_KIND  # A registered task: 'hidden_params' (request -> six-param JSON).
+    kind: str = DEFAULT_KIND  # A registered task: 'hidden_params' (request -> six-param JSON), 'classify' (text -> label).
     prompt_style: str | None = None  # One of the task's named prompts; null = its first, unless model.prompt_template is set.
+    labels: list[str] | None = None  # classify: the class labels, each a facet; null = ALLOW, ESCALATION, DENY, REFUSE.
+    label_case: str | None = None  # classify: 'insensitive' (data 'allow' reads as ALLOW) or 'exact'; null = insensitive.
 
     def __post_init__(self):
-        get_task(self.kind)  # an unknown kind raises, naming task.kind and the known kinds
+        self.instance()  # an unknown kind, or an option it does not take or accept, raises naming the key
+
+    def instance(self):
+        """The task this section names, with its options."""
+        return get_task(self.kind, **task_options(dataclasses.asdict(self)))
 
 
 @dataclass
@@ -302,7 +308,7 @@ class CampaignConfig:
 
     def _check_against_task(self) -> None:
         """Keys whose valid values depend on the task: facets, mapped columns, prompt fields."""
-        task = get_task(self.task.kind)
+        task = self.task.instance()
         facets, kind = list(task.spec.facets), task.spec.facet_kind
         _require(self.cycles.n_facets <= len(facets), "cycles.n_facets",
                  f"must be in 1..{len(facets)}: task {self.task.kind!r} has {len(facets)} {task.spec.facets_word} "
@@ -372,7 +378,7 @@ class CampaignConfig:
 
     def prompt(self) -> tuple[str, str]:
         """The prompt template trials use, and where it came from (printed by the driver)."""
-        return resolve_prompt(get_task(self.task.kind), self.task.prompt_style, self.model.prompt_template)
+        return resolve_prompt(self.task.instance(), self.task.prompt_style, self.model.prompt_template)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -28,7 +28,7 @@ from pathlib import Path
 from campaign.data.augment import counts_for, generate_pool, pool_seed, ratio_bound, trial_train_set
 from campaign.data.io import read_table, sha256_file, write_json, write_table
 from campaign.data.pipeline import DataVersionError, load_version
-from campaign.tasks.base import Task, get_task, task_or_default
+from campaign.tasks.base import Task, task_or_default
 
 __all__ = ["CycleData", "pool_sizes", "realised_train_set", "first_cycle_data", "derive_version", "load_derived",
            "dataset_root"]
@@ -69,7 +69,7 @@ def pool_sizes(cfg, cycle: int = 1) -> tuple[int, int]:
     if cycle == 1:
         space, key = cfg.search.space, "add_ratio"
     else:
-        space, key = cfg.cycles.data_space(get_task(cfg.task.kind).has_generator), "focus_ratio"
+        space, key = cfg.cycles.data_space(cfg.task.instance().has_generator), "focus_ratio"
     add = ratio_bound(space, f"train.{key}", getattr(cfg.train, key))
     replay = ratio_bound(space, "train.replay_ratio", cfg.train.replay_ratio)
     return counts_for(cfg.data.base_size, add, replay)
@@ -100,7 +100,7 @@ def _exclude(train: list[dict], valid: list[dict], eval_rows: list[dict], task: 
 
 def first_cycle_data(cfg, version, eval_rows: list[dict]) -> CycleData:
     """Cycle 1: the base version and pools built from it (deterministic, so rebuilt identically on resume)."""
-    task = get_task(cfg.task.kind)
+    task = cfg.task.instance()
     n_add, n_replay = pool_sizes(cfg)
     seed = pool_seed(version.manifest["files"]["train.parquet"], "cycle1")
     generated = generate_pool(n_add, seed=seed, focus_facets=(), exclude=_exclude(version.train, version.valid, eval_rows, task),
@@ -138,7 +138,7 @@ def derive_version(cfg, parent: CycleData, eval_rows: list[dict], *, cycle: int,
     ``train_from`` says which trial it is; ``ranking`` lists its rows hardest first (see
     ``augment.rank_by_model_error``).
     """
-    root, task = dataset_root(cfg.data), get_task(cfg.task.kind)
+    root, task = dataset_root(cfg.data), cfg.task.instance()
     n_add, n_replay = pool_sizes(cfg, cycle)
     inputs = {"parent": parent.version, "parent_train_sha256": sha256_file(Path(parent.path) / "train.parquet"),
               "train_from_sha256": train_from["sha256"],

@@ -106,7 +106,7 @@ def read_hard_facets(cycle_dir: Path) -> dict | None:
 
 def load_view(folder: Path) -> dict:
     """Everything the report shows, as plain data (see ``campaign.reporting.report``)."""
-    from campaign.tasks.base import DEFAULT_KIND, get_task
+    from campaign.tasks.base import task_from_config
 
     state = load_state(folder)
     cfg = state["config"]
@@ -121,7 +121,7 @@ def load_view(folder: Path) -> dict:
                        "snapshot": read_json(cf / "validation_snapshot.json") if cs["status"] == "done" else None,
                        "hard_facets": read_hard_facets(cf), "gate": read_json(cf / "gate.json"),
                        "effects": read_json(cf / "effects.json")})
-    spec = get_task((cfg.get("task") or {}).get("kind", DEFAULT_KIND)).spec
+    spec = task_from_config(cfg.get("task")).spec
     return {"campaign": state["campaign"], "generated": _now(), "metric": cfg["search"]["metric"],
             "mode": cfg["search"]["mode"], "task": spec.to_dict(), "facets": list(spec.facets),
             "cycles": cycles, "promoted": state["promoted"],

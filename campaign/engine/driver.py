@@ -33,7 +33,6 @@ from campaign.engine.runner import run_search, start_ray
 from campaign.reporting.decision_log import render_decision_log
 from campaign.reporting.snapshot import (copy_best_adapter, orchestration_overhead, strict_json, trial_records,
                                          write_snapshot)
-from campaign.tasks.base import get_task
 from campaign.tracking.wandb_mode import resolve_wandb_mode, worker_env
 from campaign.tracking.weave_check import check_weave
 
@@ -84,7 +83,7 @@ def _anchored(config: dict, cwd: Path) -> dict:
 
 
 def _drive(cfg, folder: Path, state: dict | None, verbose: bool = False) -> dict:
-    task = get_task(cfg.task.kind)
+    task = cfg.task.instance()
     for note in getattr(cfg, "deprecations", []):
         console.print(f"  [yellow]deprecated:[/] {note}")
     wandb_mode, wandb_why = resolve_wandb_mode(cfg.tracking.wandb)

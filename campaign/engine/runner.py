@@ -15,7 +15,6 @@ from campaign.core.errors import SearchInterrupted
 from campaign.core.progress import console
 from campaign.decide.seeding import optuna_point
 from campaign.engine.ray_output import save_ray_logs
-from campaign.tasks.base import get_task
 from campaign.tracking.wandb_mode import wandb_callbacks
 
 __all__ = ["TRIAL_FN_CPU", "SearchInterrupted", "smoke_overrides", "max_concurrent_trials", "resolve_model_path",
@@ -54,7 +53,7 @@ def resolve_model_path(cfg) -> str:
         return str(local.resolve()) if local.is_dir() else cfg.model.base_model
     from trainables.tiny_model import ensure_tiny_model
 
-    return str(ensure_tiny_model(task=get_task(cfg.task.kind)))
+    return str(ensure_tiny_model(task=cfg.task.instance()))
 
 
 class RaySession:
@@ -118,7 +117,7 @@ class RaySession:
 
         from trainables.baseline_task import prompt_baseline
 
-        task = get_task(self.cfg.task.kind)
+        task = self.cfg.task.instance()
         out = []
         for mode, outputs in task.baseline_outputs(train_rows, eval_rows).items():
             scores = task.score(eval_rows, outputs)

@@ -255,9 +255,9 @@ def _live_counts(folder: Path, num_samples: int, metric: str, mode: str,
 
 
 def _primary(state: dict) -> str:
-    from campaign.tasks.base import DEFAULT_KIND, get_task
+    from campaign.tasks.base import task_from_config
 
-    return get_task((state["config"].get("task") or {}).get("kind", DEFAULT_KIND)).spec.primary
+    return task_from_config(state["config"].get("task")).spec.primary
 
 
 def cycle_rows(folder: Path, state: dict) -> list[dict]:

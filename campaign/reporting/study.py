@@ -14,7 +14,7 @@ import statistics
 from pathlib import Path
 
 from campaign.decide.state import focus_of, load_state, read_json
-from campaign.tasks.base import DEFAULT_KIND, TaskSpec, get_task
+from campaign.tasks.base import TaskSpec, task_from_config
 
 __all__ = ["seed_record", "summarize", "study_markdown"]
 
@@ -44,7 +44,7 @@ def _effects(folder: Path) -> dict:
 def seed_record(seed: int, folder: Path) -> dict:
     """One finished 2-cycle campaign as a plain record."""
     state = load_state(folder)
-    spec = get_task((state["config"].get("task") or {}).get("kind", DEFAULT_KIND)).spec
+    spec = task_from_config(state["config"].get("task")).spec
     one, two = _best(folder, 1), _best(folder, 2)
     focus = focus_of(read_json(folder / "cycle_2" / "plan.json"))
     m1, m2 = (one or {}).get("metrics", {}), (two or {}).get("metrics", {})

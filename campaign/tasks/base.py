@@ -22,10 +22,12 @@ from typing import Any, Iterable, Sequence
 
 from campaign.core.errors import ConfigError
 
-__all__ = ["TaskSpec", "Task", "register", "get_task", "task_or_default", "resolve_prompt", "known_kinds",
-           "DEFAULT_KIND"]
+__all__ = ["TaskSpec", "Task", "register", "get_task", "task_from_config", "task_or_default", "resolve_prompt",
+           "known_kinds", "task_options", "DEFAULT_KIND", "TASK_OPTION_KEYS"]
 
 DEFAULT_KIND = "hidden_params"
+# Keys of the config's ``task`` section that a task kind may read as options (see ``Task.options``).
+TASK_OPTION_KEYS = ("labels", "label_case")
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,15 @@ class Task:
     optional_fields: tuple[str, ...] = ()  # Canonical fields a user row may carry.
     prompt_styles: dict[str, str] = {}  # Named prompt templates; the first is the default.
     prompt_fields: tuple[str, ...] = ()  # Row fields every prompt template must name, e.g. ('request',).
+    options: tuple[str, ...] = ()  # The ``task.<key>`` options this kind reads (``TASK_OPTION_KEYS``), e.g. ('labels',).
+    facet_metrics: tuple[str, ...] = ()  # Per-facet metrics reported as '<name>_<facet>' (e.g. 'f1' -> 'f1_ALLOW').
+    headline_metrics: tuple[str, ...] = ()  # Scalar metrics an A/B comparison leads with (the primary when empty).
+
+    def __init__(self, **options):
+        unknown = sorted(set(options) - set(self.options))
+        if unknown:
+            raise ConfigError(f"task.{unknown[0]}: task {self.spec.kind!r} takes no option {unknown[0]!r}"
+                              + (f" (its options: {', '.join(self.options)})" if self.options else ""))
 
     # ------------------------------------------------------------------ rows
     def validate(self, rows: Iterable[tuple[int, Any]], file: str) -> list[dict]:
@@ -132,6 +143,14 @@ class Task:
         """The ``k`` worst rows with their outputs, invalid ones first."""
         raise NotImplementedError
 
+    def tables(self, rows: Sequence[dict], outputs: Sequence[str]) -> dict[str, Any]:
+        """Non-scalar results of ``outputs`` on ``rows``, each saved as ``<name>.json`` (e.g. a confusion matrix)."""
+        return {}
+
+    def row_facets(self, row: dict) -> tuple[str, ...] | None:
+        """The facets ``row`` belongs to (a classifier row: its gold class); None = every facet."""
+        return None
+
     def baseline_outputs(self, train_rows: list[dict], eval_rows: list[dict]) -> dict[str, list[str]]:
         """Model-free baselines' outputs for ``eval_rows``, in row order: ``{name: outputs}``."""
         return {}
@@ -182,13 +201,14 @@ class Task:
 _REGISTRY: dict[str, str | type[Task]] = {
     "hidden_params": "campaign.tasks.hidden_params:HiddenParamsTask",
 }
-_INSTANCES: dict[str, Task] = {}
+_INSTANCES: dict[tuple, Task] = {}
 
 
 def register(kind: str, task: str | type[Task]) -> None:
     """Register a task class, or its ``'module:Class'`` path (imported on first use)."""
     _REGISTRY[kind] = task
-    _INSTANCES.pop(kind, None)
+    for key in [k for k in _INSTANCES if k[0] == kind]:
+        del _INSTANCES[key]
 
 
 def known_kinds() -> list[str]:
@@ -208,14 +228,34 @@ def task_or_default(task: Task | None) -> Task:
     return task if task is not None else get_task(DEFAULT_KIND)
 
 
-def get_task(kind: str) -> Task:
-    """The task registered as ``kind``; an unknown kind names ``task.kind`` and the known ones."""
+def _frozen(value):
+    return tuple(value) if isinstance(value, list) else value
+
+
+def get_task(kind: str, **options) -> Task:
+    """The task registered as ``kind`` with ``options`` (None = the kind's default); one instance per both.
+
+    An unknown kind names ``task.kind`` and the known ones; an option the kind does not take names its key.
+    """
     if kind not in _REGISTRY:
         raise ConfigError(f"task.kind: unknown task {kind!r}; known kinds: {', '.join(known_kinds())}")
-    if kind not in _INSTANCES:
+    options = {k: _frozen(v) for k, v in options.items() if v is not None}
+    key = (kind, tuple(sorted(options.items())))
+    if key not in _INSTANCES:
         entry = _REGISTRY[kind]
         if isinstance(entry, str):
             module, _, name = entry.partition(":")
             entry = getattr(importlib.import_module(module), name)
-        _INSTANCES[kind] = entry()
-    return _INSTANCES[kind]
+        _INSTANCES[key] = entry(**options)
+    return _INSTANCES[key]
+
+
+def task_options(section: dict | None) -> dict:
+    """The option keys (``TASK_OPTION_KEYS``) set in a config's ``task`` section, as a plain dict."""
+    return {k: v for k, v in (section or {}).items() if k in TASK_OPTION_KEYS and v is not None}
+
+
+def task_from_config(section: dict | None) -> Task:
+    """The task a config's ``task`` section (a plain dict, as saved in state and worker configs) names."""
+    section = section or {}
+    return get_task(section.get("kind") or DEFAULT_KIND, **task_options(section))

@@ -46,7 +46,7 @@ def test_a_registered_task_is_found_by_kind():
     finally:
         from campaign.tasks import base
 
-        base._REGISTRY.pop("echo"), base._INSTANCES.pop("echo", None)
+        base._REGISTRY.pop("echo"), base._INSTANCES.pop(("echo", ()), None)
 
 
 @pytest.mark.parametrize("bad, key", [({"mode": "up"}, "mode"), ({"facet_error": "err"}, "facet_error")])
@@ -207,4 +207,4 @@ def test_a_task_without_a_generator_cannot_generate_or_add_rows(tmp_path):
     finally:
         from campaign.tasks import base as registry
 
-        registry._REGISTRY.pop("nogen"), registry._INSTANCES.pop("nogen", None)
+        registry._REGISTRY.pop("nogen"), registry._INSTANCES.pop(("nogen", ()), None)
