@@ -46,6 +46,7 @@ def evaluate_rows(model, tok, rows: list[dict], cfg: dict, device, prefix: str) 
     scores = task.score(rows, outputs)
     scores["latency_p50_ms"] = percentile(latencies, 50)
     scores["latency_p95_ms"] = percentile(latencies, 95)
-    details = {"outputs": [{"id": r["id"], "output": o} for r, o in zip(rows, outputs)],
-               "hard_cases": task.hard_cases(rows, outputs, cfg["train"]["hard_cases_k"])}
+    details = {"outputs": [{"id": r["id"], "output": o, "latency_ms": ms} for r, o, ms in zip(rows, outputs, latencies)],
+               "hard_cases": task.hard_cases(rows, outputs, cfg["train"]["hard_cases_k"]),
+               "tables": task.tables(rows, outputs)}
     return {f"{prefix}/{k}": v for k, v in scores.items()}, details

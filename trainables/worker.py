@@ -45,6 +45,8 @@ def _trial_rows(cfg: dict, data: dict) -> tuple[list[dict], dict]:
 def _save_checkpoint(model, folder: str, metrics: dict, details: dict, manifest: dict, final: bool) -> None:
     model.save_pretrained(os.path.join(folder, "adapter"))
     files = [("metrics.json", metrics), ("details.json", details), ("train_set.json", manifest)]
+    for split, prefix in (("eval", ""), ("valid", "valid_")):  # e.g. confusion_matrix.json of the frozen eval set
+        files += [(f"{prefix}{name}.json", table) for name, table in ((details.get(split) or {}).get("tables") or {}).items()]
     if final:  # marks a finished Train run, so a resumed trial re-reports instead of retraining
         files.append((FINAL_MARKER, {"epoch": metrics["epoch"]}))
     for name, obj in files:

@@ -164,6 +164,20 @@ def cmd_eval(args) -> int:
     return 0
 
 
+def cmd_ab(args) -> int:
+    from campaign.engine.ab import run_ab
+
+    cfg = _config(args)
+    if not 0 < args.confidence < 1:
+        raise ConfigError(f"--confidence: must be in (0, 1) (got {args.confidence})")
+    if args.resamples < 100:
+        raise ConfigError(f"--resamples: must be >= 100 (got {args.resamples})")
+    _, json_path, html_path = run_ab(cfg, args.a, args.b, Path(args.out) if args.out else None,
+                                     confidence=args.confidence, resamples=args.resamples, seed=args.seed)
+    print(f"wrote {html_path} and {json_path}")
+    return 0
+
+
 def cmd_publish(args) -> int:
     from campaign.reporting.publish import describe_plan, plan_adapter_upload, plan_dataset_upload, submit_plan
 
@@ -259,6 +273,19 @@ def build_parser() -> argparse.ArgumentParser:
                                                   "for the flagship), prompt_baseline or fine_tuned")
     ev.add_argument("--adapter", help="adapter folder for --mode fine_tuned")
     ev.set_defaults(func=cmd_eval)
+
+    ab = sub.add_parser("ab", help="compare two models on the frozen eval set: metrics with paired bootstrap "
+                                   "intervals, McNemar's exact test, per-class deltas, confusion matrices, "
+                                   "latency and the rows where they disagree (JSON + HTML)")
+    ab.add_argument("a", help="'base' (the config's base model), an adapter folder, a checkpoint or best_adapter "
+                              "folder, or a campaign folder (its promoted model)")
+    ab.add_argument("b", help="the other model, named the same way (B - A is reported)")
+    with_config(ab, required=True)
+    ab.add_argument("--out", help="output folder (default: <results_dir>/<name>/ab/<A>_vs_<B>)")
+    ab.add_argument("--confidence", type=float, default=0.95, help="bootstrap interval level (default 0.95)")
+    ab.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples (default 2000)")
+    ab.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    ab.set_defaults(func=cmd_ab)
     return p
 
 

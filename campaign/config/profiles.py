@@ -87,6 +87,8 @@ _PEFT = ("peft docs, prepare_model_for_kbit_training: casts every non-4-bit fp16
          "(transformers/quantizers/base.py, get_keys_to_not_convert)")
 _ACT = ("Korthikanti et al. 2022, Reducing Activation Recomputation in Large Transformer Models, "
         "arXiv:2205.05198 (34*s*b*h bytes per layer, attention scores not stored)")
+_INT8 = ("Dettmers et al. 2022, LLM.int8(): 8-bit Matrix Multiplication for Transformers at Scale, arXiv:2208.07339 "
+         "(1 B per weight plus fp16 outlier columns)")
 _METHOD = ("Estimate, not measured (no GPU was available here): NF4 + double quant = 4.127 bits per quantized "
            "linear weight; embeddings/lm_head fp32 after peft's upcast; LoRA r16 all-linear, 16 B per param "
            "(fp32 weight, grad, AdamW m and v); checkpointed activations = layers*b*s*h*4 B (fp32 residual "
@@ -145,6 +147,23 @@ MEMORY_PRESETS: dict[str, dict] = {
                  "(1 B per weight: 8.92 GiB) but doubles the base weights, while the QLoRA paper reports "
                  "NF4 + double quantization matching 16-bit LoRA, and nf4 is the engine's default path. "
                  "Without checkpointing: 18.14 GiB, too close to 20.",
+    },
+    "phi35_int8_20gb": {
+        "pairing": "Phi-3.5-mini (3.8B) in 8-bit with LoRA r64/alpha128 on 20 GB (the 4-class safety classifier's "
+                   "run: MIG 3g.20gb or any 20 GB+ GPU)", "vram_gb": 20, "shape": "phi-3.5-mini", "lora_r": 64,
+        "evidence": "estimate",
+        "values": {"train.batch_size": 8, "train.grad_accum": 2, "model.max_seq_len": 512,
+                   "train.gradient_checkpointing": True, "model.quantization": "int8"},
+        "sources": ["../shared/DESIGN.md, 'Other task kinds the same engine must serve': 4-class classification, "
+                    "LoRA r64/alpha128, 8-bit, a checkpoint every 5 minutes (keep 10)", _INT8, _QLORA, _BNB, _PEFT, _ACT],
+        "notes": _METHOD.replace("NF4 + double quant = 4.127 bits per quantized linear weight",
+                                 "LLM.int8 = 1 B per quantized linear weight").replace("LoRA r16", "LoRA r64")
+                 + "Phi-3.5-mini in int8: 3.62e9 linear params * 1 B = 3.38 GiB; untied embedding + lm_head 1.97e8 "
+                 "* 4 B = 0.73 GiB; LoRA r64 119.5e6 * 16 B = 1.78 GiB; activations (b8, s512) = 1.90 GiB; logits "
+                 "3*8*512*32064*4 B = 1.47 GiB; + 1 GiB = 10.26 GiB of 20. A request to classify is short, so 512 "
+                 "tokens hold prompt and label with room; batch 8 x accumulation 2 = 16 sequences per step. The "
+                 "margin is kept for LLM.int8's outlier decomposition (fp16 copies of outlier activation columns), "
+                 "which this estimate does not count. Without checkpointing: 21.11 GiB, over 20.",
     },
 }
 

@@ -70,14 +70,14 @@ class ModelConfig:
     double_quant: bool = True  # bitsandbytes nested quantization of the NF4 scales.
     prompt_template: str | None = None  # Your own prompt, naming the task's prompt fields ('{request}'); null = task.prompt_style.
     max_seq_len: int = 128  # Longest prompt + completion in tokens; longer rows are truncated (counted).
-    max_new_tokens: int = 40  # Generation budget for one JSON object.
+    max_new_tokens: int = 40  # Generation budget for one answer: ~20 tokens for the flagship JSON, a few for a label.
     trust_remote_code: bool = False  # Passed to from_pretrained for custom architectures.
 
     def __post_init__(self):
         _require(self.quantization in QUANTIZATIONS, "model.quantization", f"must be one of {QUANTIZATIONS} (got {self.quantization!r})")
         _require(self.compute_dtype in DTYPES, "model.compute_dtype", f"must be one of {DTYPES} (got {self.compute_dtype!r})")
         _require(self.max_seq_len >= 16, "model.max_seq_len", f"must be >= 16 (got {self.max_seq_len})")
-        _require(self.max_new_tokens >= 8, "model.max_new_tokens", f"must be >= 8 (got {self.max_new_tokens})")
+        _require(self.max_new_tokens >= 1, "model.max_new_tokens", f"must be >= 1 (got {self.max_new_tokens})")
 
 
 @dataclass

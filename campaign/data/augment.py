@@ -68,17 +68,21 @@ def generate_pool(n: int, *, seed: int, focus_facets: tuple[str, ...], exclude: 
 def rank_by_model_error(task: Task, train_rows: list[dict], outputs: dict[str, str], focus: list[str]) -> list[dict]:
     """Training rows ranked hardest first by a model's outputs: invalid first, then mean error on the focus facets.
 
-    Returns ``[{"id", "focus_error", "error", "invalid_reason"}]``; errors are None for invalid outputs.
+    Where rows belong to facets (``Task.row_facets``: a classifier row to its gold class), the rows of
+    the focus facets come first, so the replay pool is the focus classes' misclassified rows; the
+    others follow, in case the ratio asks for more rows than those classes hold.
+    Returns ``[{"id", "focus_error", "error", "invalid_reason", "in_focus"}]``; errors are None for invalid outputs.
     """
     facets = list(focus) or list(task.spec.facets)
     ranked = []
     for row in train_rows:
         err = task.row_errors(row, outputs[row["id"]])
-        per = err["facets"]
+        per, own = err["facets"], task.row_facets(row)
         focus_error = None if per is None else sum(per[f] for f in facets) / len(facets)
         ranked.append({"id": row["id"], "focus_error": focus_error, "error": err["error"],
-                       "invalid_reason": err["invalid_reason"]})
-    ranked.sort(key=lambda c: (c["focus_error"] is not None, -(c["focus_error"] or 0.0), -(c["error"] or 0.0), c["id"]))
+                       "invalid_reason": err["invalid_reason"], "in_focus": own is None or bool(set(own) & set(facets))})
+    ranked.sort(key=lambda c: (not c["in_focus"], c["focus_error"] is not None, -(c["focus_error"] or 0.0),
+                               -(c["error"] or 0.0), c["id"]))
     return ranked
 
 

@@ -11,13 +11,18 @@ same row order, and reports the mean difference B − A with a seeded bootstrap 
 
 Errors are "lower is better", so a negative difference means the candidate is better. An invalid
 output enters as the task's ``invalid_error`` on that row, never dropped, so both models are always
-compared on every row. Pure: numbers in, a plain record out; no Ray, no torch.
+compared on every row.
+
+``bootstrap_difference`` is the same seeded percentile bootstrap for a statistic that is not a mean
+of per-row values (macro F1 of B − macro F1 of A): it resamples row indices and the caller
+recomputes the statistic on the resampled rows for both models, which keeps the comparison paired.
+Pure: numbers in, a plain record out; no Ray, no torch.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
-__all__ = ["compare", "row_error_table", "INTERVAL_KEYS"]
+__all__ = ["compare", "bootstrap_difference", "row_error_table", "INTERVAL_KEYS"]
 
 INTERVAL_KEYS = ("n", "reference", "candidate", "diff", "low", "high", "confidence", "p_value", "test")
 
@@ -67,6 +72,35 @@ def compare(reference: Sequence[float], candidate: Sequence[float], *, confidenc
     p, test = _p_value(reference, candidate)
     return {"n": n, "reference": sum(reference) / n, "candidate": sum(candidate) / n, "diff": sum(diffs) / n,
             "low": low, "high": high, "confidence": confidence, "p_value": p, "test": test}
+
+
+def bootstrap_difference(n: int, statistic: Callable[..., float], *, confidence: float = 0.95,
+                         resamples: int = 2000, seed: int = 0) -> dict:
+    """Seeded paired percentile bootstrap over rows of ``statistic(index_array) -> float``.
+
+    ``statistic`` gets a resample of row indices (a numpy int array of length ``n``) and returns
+    the difference on those rows (e.g. macro F1 of B − macro F1 of A, both on the same indices);
+    the point value is ``statistic(np.arange(n))``. Where every resample gives one value (or there
+    is one row) the interval is the point value itself.
+    """
+    import numpy as np
+    from scipy.stats import bootstrap
+
+    if n < 1:
+        raise ValueError("paired comparison of no rows")
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1) (got {confidence})")
+    diff = float(statistic(np.arange(n)))
+    low = high = diff
+    if n > 1:
+        res = bootstrap((np.arange(n),), lambda idx: float(statistic(np.asarray(idx, dtype=int))),
+                        vectorized=False, paired=False, method="percentile", confidence_level=confidence,
+                        n_resamples=resamples, rng=np.random.default_rng(seed))
+        dist = np.asarray(res.bootstrap_distribution, dtype=float)
+        if not np.all(dist == dist[0]):  # every resample the same value: no spread, the point value stands
+            low, high = float(res.confidence_interval.low), float(res.confidence_interval.high)
+    return {"n": n, "diff": diff, "low": low, "high": high, "confidence": confidence, "resamples": resamples,
+            "method": "paired percentile bootstrap over rows"}
 
 
 def row_error_table(task, rows: Sequence[dict], outputs: dict[str, str]) -> dict:

@@ -28,6 +28,7 @@ from campaign.decide.hard_facets import best_trials, choose_hard_facets
 from campaign.decide.seeding import seed_next_search
 from campaign.decide.state import (cycle_folder, focus_of, load_state, mark_driver, new_state, promote, read_hard_facets,
                                    read_json, save_state)
+from campaign.engine.ab import promoted_vs_base
 from campaign.engine.evidence import cycle_effects, facet_reference, paired_tables, recorded_train_sha256
 from campaign.engine.runner import run_search, start_ray
 from campaign.reporting.decision_log import render_decision_log
@@ -275,6 +276,9 @@ def _finish(ctx, cycle: int, plan: dict, data: CycleData, previous: dict | None,
     write_json(gate, folder / "gate.json")
     if gate["passed"]:
         state["promoted"] = promote(ctx["folder"], cycle, best, plan["data_version"], gate)
+        ab = promoted_vs_base(ctx["folder"], ctx["task"], ctx["eval_rows"], ctx["baselines"],
+                              confidence=cfg.gate.confidence, resamples=cfg.gate.resamples, seed=cycle)
+        console.print(f"  A/B of the promoted model against the base model: {ab or 'not written (outputs missing)'}")
     state["history"] = [h for h in state["history"] if h["cycle"] != cycle] + [
         {"cycle": cycle, "verdict": "promoted" if gate["passed"] else "refused", "summary": gate["summary"]}]
     _write_log(ctx, cycle, plan, previous, snapshot, gate, state["promoted"], effects)
@@ -297,7 +301,7 @@ def _snapshot(ctx, cycle, plan, records, best) -> dict:
                 "metric": ctx["cfg"].search.metric, "mode": ctx["cfg"].search.mode, "data_version": plan["data_version"],
                 "task": ctx["task"].spec.to_dict(), "focus_facets": focus_of(plan), "eval_set": plan["eval_set"],
                 "best_trial": best["trial_id"] if best else None, "trials": records,
-                "baselines": [{k: v for k, v in b.items() if k != "outputs"} for b in ctx["baselines"]]}
+                "baselines": [{k: v for k, v in b.items() if k not in ("outputs", "latency_ms")} for b in ctx["baselines"]]}
     if cycle in ctx.get("search_wall", {}):
         wall, resumed = ctx["search_wall"][cycle]
         snapshot["orchestration"] = orchestration_overhead(records, wall, ctx["session"].concurrency, resumed)
@@ -306,6 +310,9 @@ def _snapshot(ctx, cycle, plan, records, best) -> dict:
         details = read_json(adapter / "details.json") if adapter else {}
         snapshot["hard_cases"] = {split: d["hard_cases"] for split, d in (details or {}).items()
                                   if split in ("valid", "eval")}
+        snapshot["tables"] = ((details or {}).get("eval") or {}).get("tables") or {}
+        for name, table in snapshot["tables"].items():  # the cycle's own copy, e.g. confusion_matrix.json
+            write_json(table, folder / f"{name}.json")
     return write_snapshot(folder, snapshot)
 
 

@@ -122,11 +122,14 @@ class RaySession:
         for mode, outputs in task.baseline_outputs(train_rows, eval_rows).items():
             scores = task.score(eval_rows, outputs)
             out.append({"mode": mode, "metrics": {f"eval/{k}": v for k, v in scores.items()},
-                        "outputs": {r["id"]: o for r, o in zip(eval_rows, outputs)}})
+                        "outputs": {r["id"]: o for r, o in zip(eval_rows, outputs)},
+                        "tables": task.tables(eval_rows, outputs)})
         ref = self._task(prompt_baseline).remote(self.worker_config(), self.model_path, eval_rows, self.files_ref)
         scores, details = ray.get(ref)
         out.append({"mode": "prompt_baseline", "metrics": scores,
-                    "outputs": {o["id"]: o["output"] for o in details["outputs"]}})
+                    "outputs": {o["id"]: o["output"] for o in details["outputs"]},
+                    "latency_ms": {o["id"]: o["latency_ms"] for o in details["outputs"]},
+                    "tables": details.get("tables") or {}})
         return out
 
     def outputs_with_adapter(self, rows: list[dict], adapter: Path) -> dict[str, str]:

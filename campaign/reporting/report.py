@@ -324,8 +324,9 @@ def _case_row(case: dict) -> list:
     pred = _json_cell(case["prediction"]) if case.get("prediction") is not None else _Raw(
         f"<code class='wrap'>{_e(case.get('output') or '')}</code><br>"
         f"<span class='err'>{_e(case.get('invalid_reason') or 'invalid output')}</span>")
-    return [_Raw(f"<code>{_e(case.get('id'))}</code>"), case.get("input", case.get("request")),
-            _json_cell(case.get("target")),
+    gold = case["target"] if "target" in case else case.get("gold")  # a classifier's case names its gold label
+    return [_Raw(f"<code>{_e(case.get('id'))}</code>"), case.get("input", case.get("request", case.get("text"))),
+            _json_cell(gold),
             pred, _case_error(case)]
 
 

@@ -200,6 +200,7 @@ class Task:
 
 _REGISTRY: dict[str, str | type[Task]] = {
     "hidden_params": "campaign.tasks.hidden_params:HiddenParamsTask",
+    "classify": "campaign.tasks.classify:ClassifyTask",
 }
 _INSTANCES: dict[tuple, Task] = {}
 

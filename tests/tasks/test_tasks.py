@@ -31,7 +31,7 @@ def test_unknown_kind_names_the_key_and_the_known_kinds():
 
 def test_campaign_validate_lists_the_known_kinds(capsys):
     assert main(["validate", "--config", DEFAULT, "task.kind=chess"]) == 2
-    assert "known kinds: hidden_params" in capsys.readouterr().err
+    assert "known kinds: classify, hidden_params" in capsys.readouterr().err
 
 
 def test_a_registered_task_is_found_by_kind():
