@@ -104,6 +104,9 @@ def read_hard_facets(cycle_dir: Path) -> dict | None:
     return facets_record(record) if record is not None else None
 
 
+AB_FOLDER = "ab_promoted_vs_base"  # in a campaign folder: the A/B of the promoted model against the base model
+
+
 def load_view(folder: Path) -> dict:
     """Everything the report shows, as plain data (see ``campaign.reporting.report``)."""
     from campaign.tasks.base import task_from_config
@@ -124,5 +127,6 @@ def load_view(folder: Path) -> dict:
     spec = task_from_config(cfg.get("task")).spec
     return {"campaign": state["campaign"], "generated": _now(), "metric": cfg["search"]["metric"],
             "mode": cfg["search"]["mode"], "task": spec.to_dict(), "facets": list(spec.facets),
-            "cycles": cycles, "promoted": state["promoted"],
+            "cycles": cycles, "promoted": state["promoted"], "ab": read_json(Path(folder) / AB_FOLDER / "ab.json"),
+            "ab_href": f"{AB_FOLDER}/ab.html",
             "status": state["status"], "stop_reason": state.get("stop_reason")}

@@ -18,10 +18,9 @@ from pathlib import Path
 
 from campaign.core.errors import ConfigError
 from campaign.core.progress import console, step
+from campaign.decide.state import AB_FOLDER
 
-__all__ = ["resolve_model", "run_ab", "promoted_vs_base", "AB_FOLDER"]
-
-AB_FOLDER = "ab_promoted_vs_base"  # in a campaign folder: the promoted model against the base model
+__all__ = ["resolve_model", "run_ab", "promoted_vs_base"]
 
 
 def resolve_model(spec: str, which: str) -> dict:

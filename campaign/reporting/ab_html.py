@@ -11,9 +11,9 @@ import json
 
 from campaign.reporting.charts import fmt, num
 from campaign.reporting.html_parts import Raw, badge, esc, section, table
-from campaign.reporting.report import _CSS
+from campaign.reporting.style import CSS as _CSS
 
-__all__ = ["render_ab_html", "MAX_DISAGREEMENTS"]
+__all__ = ["render_ab_html", "ab_summary_html", "MAX_DISAGREEMENTS"]
 
 MAX_DISAGREEMENTS = 200  # Disagreement rows the page shows; ab.json has all of them.
 _RIGHT, _WRONG = (89, 161, 79), (225, 87, 89)  # The report palette's green and red, as RGB for cell shading.
@@ -247,3 +247,21 @@ def render_ab_html(record: dict) -> str:
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
             f"<title>{esc(title)}</title><style>{_CSS}{_AB_CSS}</style></head><body><main>"
             f"{_header(record)}{nav}{''.join(sections)}</main></body></html>\n")
+
+
+def ab_summary_html(ab: dict | None, href: str) -> str:
+    """The campaign report's short view of its promoted-vs-base A/B, linking the full page at ``href``."""
+    if not ab:
+        return ("<p class='muted'>Written when a cycle promotes a model; compare any two models with "
+                "<code>campaign ab A B --config …</code>.</p>")
+    rows = [[h["metric"], _value(h["a"], h["metric"]), _value(h["b"], h["metric"]),
+             _delta(h["diff"], h.get("mode"), h["metric"]), f"[{_signed(h['low'])}, {_signed(h['high'])}]"]
+            for h in ab.get("headline") or []]
+    t = ab.get("mcnemar") or {}
+    line = (f"{esc(t.get('test', ''))}: p = {esc(_p(t.get('p_value')))} on {esc(t.get('discordant'))} discordant "
+            f"rows (only B right {esc(t.get('only_b_right'))}, only A right {esc(t.get('only_a_right'))})")
+    level = f"{100 * (ab.get('settings') or {}).get('confidence', 0.95):.0f}% interval"
+    return (f"<p class='line'>{esc(ab.get('verdict') or '')}</p><p class='muted'>{line}</p>"
+            + table(["metric", f"A: {_name(ab, 'a')}", f"B: {_name(ab, 'b')}", "B − A", level], rows, {1, 2, 3})
+            + f"<p>Per-class metrics, both confusion matrices, latency and every row where they disagree: "
+              f"<a href=\"{esc(href)}\">{esc(href)}</a></p>")
