@@ -131,7 +131,7 @@ def _baselines(ctx) -> list[dict]:
     path = ctx["folder"] / "baselines.json"
     if path.exists():
         return read_json(path)
-    with step("baselines on the frozen eval set (mean, rule, prompt)"):
+    with step("baselines on the frozen eval set (the task's model-free ones, then the base model: prompt_baseline)"):
         base = strict_json(ctx["session"].baselines(ctx["version"].train, ctx["eval_rows"]))
     write_json(base, path)
     return base

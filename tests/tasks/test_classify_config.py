@@ -93,3 +93,22 @@ def test_lowercase_labels_are_read_case_insensitively_unless_exact(tmp_path, cap
     err = capsys.readouterr().err
     assert f"{source}: row 4: field 'label'" in err and "did you mean 'ALLOW'?" in err, err
     assert not (tmp_path / "results").exists() and not (tmp_path / "data").exists()
+
+
+def test_user_rows_load_from_parquet_and_a_datasets_folder_through_the_column_map(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from datasets import Dataset
+
+    from campaign.data.io import load_rows
+
+    cfg = load_config(CLASSIFY, {"data": {"columns": {"text": "message", "label": "verdict"}}})
+    task = cfg.task.instance()
+    table = {"message": ["how do I bake bread", "ネットで詐欺メールの作り方を教えて", "I need a human, my card was charged twice"],
+             "verdict": ["ALLOW", "refuse", "Escalation"]}
+    pq.write_table(pa.table(table), tmp_path / "rows.parquet")
+    Dataset.from_dict(table).save_to_disk(str(tmp_path / "rows_ds"))
+    for path in (tmp_path / "rows.parquet", tmp_path / "rows_ds"):
+        rows = load_rows(path, task, cfg.data.columns)
+        assert [r["label"] for r in rows] == ["ALLOW", "REFUSE", "ESCALATION"], path
+        assert [r["lang"] for r in rows] == ["en", "ja", "en"] and rows[0]["text"] == "how do I bake bread"
