@@ -103,8 +103,11 @@ class Task:
         raise NotImplementedError
 
     def quality_problem(self, row: dict, *, min_chars: int, max_chars: int) -> str | None:
-        """Why a generated or user row is dropped by the quality filter (None keeps it)."""
-        return None
+        """Why a generated or user row is dropped by the quality filter (None keeps it): its row key's length."""
+        key = self.row_key(row)
+        if len(key) < min_chars:
+            return "too_short"
+        return "too_long" if len(key) > max_chars else None
 
     def features(self):
         """The ``datasets.Features`` of a canonical row (for Parquet versions)."""

@@ -90,14 +90,6 @@ class ClassifyTask(Task):
 
         return normalize_request(row["text"])
 
-    def quality_problem(self, row: dict, *, min_chars: int, max_chars: int) -> str | None:
-        key = self.row_key(row)
-        if len(key) < min_chars:
-            return "too_short"
-        if len(key) > max_chars:
-            return "too_long"
-        return None
-
     def features(self):
         from campaign.tasks.classify.schema import features
 

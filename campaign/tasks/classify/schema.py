@@ -19,11 +19,10 @@ imports neither Ray nor torch.
 """
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from campaign.tasks.rows import DataValidationError, Problem
+from campaign.tasks.rows import Problem, check_keys, detect_lang, row_id, validate_all
 
 __all__ = ["REQUIRED_KEYS", "OPTIONAL_KEYS", "LANGS", "LABEL_CASES", "features", "row_id", "detect_lang",
            "normalize_label", "validate_rows"]
@@ -39,16 +38,6 @@ def features():
     from datasets import Features, Value
 
     return Features({k: Value("string") for k in ("id", "text", "lang", "source", "label")})
-
-
-def row_id(text: str) -> str:
-    """A stable id from the text, so the same text always maps to one id."""
-    return hashlib.sha1(text.strip().encode("utf-8")).hexdigest()[:12]
-
-
-def detect_lang(text: str) -> str:
-    """``ja`` when the text has any kana or CJK ideographs, else ``en``."""
-    return "ja" if any("\u3040" <= ch <= "\u30ff" or "\u4e00" <= ch <= "\u9fff" for ch in text) else "en"
 
 
 def _by_fold(labels: Sequence[str], value: str) -> str | None:
@@ -93,17 +82,9 @@ def _check_optional(raw: dict, file: str, row: int, problems: list[Problem]) -> 
 
 def _validate_row(raw: Any, file: str, row: int, problems: list[Problem], labels: Sequence[str],
                   label_case: str) -> dict | None:
-    if not isinstance(raw, dict):
-        problems.append(Problem(file, row, None, f"expected a JSON object, got {type(raw).__name__}"))
-        return None
     start = len(problems)
-    for key in REQUIRED_KEYS:
-        if key not in raw:
-            problems.append(Problem(file, row, key, "missing required key"))
-    for key in raw:
-        if key not in REQUIRED_KEYS + OPTIONAL_KEYS:
-            problems.append(Problem(file, row, key,
-                                    f"unexpected key (allowed: {', '.join(REQUIRED_KEYS + OPTIONAL_KEYS)})"))
+    if not check_keys(raw, file, row, problems, REQUIRED_KEYS, OPTIONAL_KEYS):
+        return None
     _check_text(raw, file, row, problems)
     label = None
     if "label" in raw:
@@ -122,14 +103,5 @@ def validate_rows(rows: Iterable[tuple[int, Any]], file: str | Path, labels: Seq
                   label_case: str = "insensitive") -> list[dict]:
     """Validate ``(row_number, raw_row)`` pairs; return canonical rows or raise with every problem."""
     file = str(file)
-    problems: list[Problem] = []
-    out = []
-    for row, raw in rows:
-        clean = _validate_row(raw, file, row, problems, labels, label_case)
-        if clean is not None:
-            out.append(clean)
-    if not out and not problems:
-        problems.append(Problem(file, None, None, "file holds no rows"))
-    if problems:
-        raise DataValidationError(problems)
-    return out
+    return validate_all(rows, file, lambda raw, f, row, problems: _validate_row(raw, f, row, problems, labels,
+                                                                               label_case))

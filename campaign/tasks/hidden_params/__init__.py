@@ -43,11 +43,9 @@ class HiddenParamsTask(Task):
     def quality_problem(self, row: dict, *, min_chars: int, max_chars: int) -> str | None:
         from campaign.tasks.hidden_params.schema import VALUE_MAX, VALUE_MIN
 
-        key = self.row_key(row)
-        if len(key) < min_chars:
-            return "too_short"
-        if len(key) > max_chars:
-            return "too_long"
+        problem = super().quality_problem(row, min_chars=min_chars, max_chars=max_chars)
+        if problem:
+            return problem
         if any(not VALUE_MIN <= v <= VALUE_MAX for v in row["hidden_params"].values()):
             return "out_of_range"
         return None

@@ -11,13 +11,12 @@ are rejected. This module imports neither Ray nor torch.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from pathlib import Path
 from typing import Any, Iterable
 
-from campaign.tasks.rows import DataValidationError, Problem
+from campaign.tasks.rows import DataValidationError, Problem, check_keys, detect_lang, row_id, validate_all
 
 DIMS: tuple[str, ...] = ("energy", "warmth", "brightness", "acousticness", "complexity", "nostalgia")
 VALUE_MIN, VALUE_MAX = 0, 100
@@ -49,16 +48,6 @@ def arrow_schema():
     return features().arrow_schema
 
 
-def row_id(request: str) -> str:
-    """A stable id from the request text, so the same request always maps to one id."""
-    return hashlib.sha1(request.strip().encode("utf-8")).hexdigest()[:12]
-
-
-def detect_lang(text: str) -> str:
-    """``ja`` when the text has any kana or CJK ideographs, else ``en``."""
-    return "ja" if any("\u3040" <= ch <= "\u30ff" or "\u4e00" <= ch <= "\u9fff" for ch in text) else "en"
-
-
 def target_json(hidden_params: dict[str, int]) -> str:
     """The completion the model learns: one JSON object in the fixed key order."""
     return json.dumps({d: int(hidden_params[d]) for d in DIMS}, ensure_ascii=False)
@@ -82,16 +71,9 @@ def _check_value(value: Any) -> tuple[int | None, str | None]:
 
 
 def _validate_row(raw: Any, file: str, row: int, problems: list[Problem]) -> dict | None:
-    if not isinstance(raw, dict):
-        problems.append(Problem(file, row, None, f"expected a JSON object, got {type(raw).__name__}"))
-        return None
     start = len(problems)
-    for key in REQUIRED_KEYS:
-        if key not in raw:
-            problems.append(Problem(file, row, key, "missing required key"))
-    for key in raw:
-        if key not in REQUIRED_KEYS + OPTIONAL_KEYS:
-            problems.append(Problem(file, row, key, f"unexpected key (allowed: {', '.join(REQUIRED_KEYS + OPTIONAL_KEYS)})"))
+    if not check_keys(raw, file, row, problems, REQUIRED_KEYS, OPTIONAL_KEYS):
+        return None
     request = raw.get("request")
     if "request" in raw and (not isinstance(request, str) or not request.strip()):
         problems.append(Problem(file, row, "request", "must be a non-empty string"))
@@ -135,14 +117,4 @@ def _validate_params(params: Any, file: str, row: int, problems: list[Problem]) 
 def validate_rows(rows: Iterable[tuple[int, Any]], file: str | Path) -> list[dict]:
     """Validate ``(row_number, raw_row)`` pairs; return normalised rows or raise with every problem."""
     file = str(file)
-    problems: list[Problem] = []
-    out = []
-    for row, raw in rows:
-        clean = _validate_row(raw, file, row, problems)
-        if clean is not None:
-            out.append(clean)
-    if not out and not problems:
-        problems.append(Problem(file, None, None, "file holds no rows"))
-    if problems:
-        raise DataValidationError(problems)
-    return out
+    return validate_all(rows, file, _validate_row)

@@ -18,7 +18,7 @@ from typing import Sequence
 
 from campaign.tasks.classify.datagen.phrases import (EN_PREFIXES, EN_SUFFIXES, INTENTS, JA_PREFIXES, JA_SUFFIXES,
                                                      SLOTS, Intent)
-from campaign.tasks.classify.schema import row_id
+from campaign.tasks.rows import check_generate_args, row_id
 
 __all__ = ["generate", "render", "CLASS_MIX", "FOCUS_SHARE", "LABELS"]
 
@@ -50,23 +50,7 @@ def generate(n: int, seed: int, *, focus_facets: Sequence[str] = (), ja_share: f
 
 
 def _validate(n, seed, focus_facets, ja_share, source, id_prefix) -> tuple[str, ...]:
-    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-        raise ValueError(f"n must be an integer >= 0, got {n!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise ValueError(f"seed must be an integer, got {seed!r}")
-    if isinstance(ja_share, bool) or not isinstance(ja_share, (int, float)) or not 0 <= ja_share <= 1:
-        raise ValueError(f"ja_share must be a number in [0, 1], got {ja_share!r}")
-    if not isinstance(source, str) or not source.strip():
-        raise ValueError(f"source must be a non-empty string, got {source!r}")
-    if not isinstance(id_prefix, str):
-        raise ValueError(f"id_prefix must be a string, got {id_prefix!r}")
-    if isinstance(focus_facets, str):
-        # A bare string would be iterated character by character.
-        raise ValueError(f"focus_facets must be a sequence of labels, not the string {focus_facets!r}")
-    for label in focus_facets:
-        if label not in LABELS:
-            raise ValueError(f"focus_facets: unknown label {label!r} (known: {', '.join(LABELS)})")
-    return tuple(c for c in LABELS if c in focus_facets)
+    return check_generate_args(n, seed, ja_share, source, id_prefix, focus_facets, LABELS, "label")
 
 
 def _pick_label(rng: random.Random, focus: tuple[str, ...]) -> str:

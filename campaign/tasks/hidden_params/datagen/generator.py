@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from campaign.tasks.hidden_params.datagen.lexicon import LEXICON, Descriptor
-from campaign.tasks.hidden_params.schema import DIMS, VALUE_MAX, VALUE_MIN, row_id
+from campaign.tasks.hidden_params.schema import DIMS, VALUE_MAX, VALUE_MIN
+from campaign.tasks.rows import check_generate_args, row_id
 
 __all__ = ["generate", "Part", "Plan", "plan_effects", "MODIFIER_SCALE"]
 
@@ -95,23 +96,7 @@ def generate(n: int, seed: int, *, focus_dims: Sequence[str] = (), ja_share: flo
 
 
 def _validate(n, seed, focus_dims, ja_share, source, id_prefix) -> tuple[str, ...]:
-    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-        raise ValueError(f"n must be an integer >= 0, got {n!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise ValueError(f"seed must be an integer, got {seed!r}")
-    if isinstance(ja_share, bool) or not isinstance(ja_share, (int, float)) or not 0 <= ja_share <= 1:
-        raise ValueError(f"ja_share must be a number in [0, 1], got {ja_share!r}")
-    if not isinstance(source, str) or not source.strip():
-        raise ValueError(f"source must be a non-empty string, got {source!r}")
-    if not isinstance(id_prefix, str):
-        raise ValueError(f"id_prefix must be a string, got {id_prefix!r}")
-    if isinstance(focus_dims, str):
-        # A bare string would be iterated character by character.
-        raise ValueError(f"focus_dims must be a sequence of dimension names, not the string {focus_dims!r}")
-    for dim in focus_dims:
-        if dim not in DIMS:
-            raise ValueError(f"focus_dims: unknown dimension {dim!r} (known: {', '.join(DIMS)})")
-    return tuple(d for d in DIMS if d in focus_dims)
+    return check_generate_args(n, seed, ja_share, source, id_prefix, focus_dims, DIMS, "dimension", "focus_dims")
 
 
 def _focus_strength(desc: Descriptor, focus: tuple[str, ...]) -> int:
