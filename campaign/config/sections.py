@@ -275,6 +275,8 @@ class TaskConfig:
     prompt_style: str | None = None  # One of the task's named prompts; null = its first, unless model.prompt_template is set.
     labels: list[str] | None = None  # classify: the class labels, each a facet; null = ALLOW, ESCALATION, DENY, REFUSE.
     label_case: str | None = None  # classify: 'insensitive' (data 'allow' reads as ALLOW) or 'exact'; null = insensitive.
+    subjects: list[str] | None = None  # mcq: the subjects (facets) rows may name; null = the question bank's.
+    scoring: str | None = None  # mcq: 'generate' (parse the answer letter) or 'loglikelihood' (likeliest choice); null = generate.
 
     def __post_init__(self):
         self.instance()  # an unknown kind, or an option it does not take or accept, raises naming the key

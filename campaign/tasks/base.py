@@ -27,7 +27,9 @@ __all__ = ["TaskSpec", "Task", "register", "get_task", "task_from_config", "task
 
 DEFAULT_KIND = "hidden_params"
 # Keys of the config's ``task`` section that a task kind may read as options (see ``Task.options``).
-TASK_OPTION_KEYS = ("labels", "label_case")
+TASK_OPTION_KEYS = ("labels", "label_case", "subjects", "scoring", "prompt_style")
+# Passed only to the kinds that declare it; every kind has named prompts, validated by the config.
+_SHARED_OPTIONS = ("prompt_style",)
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,7 @@ class TaskSpec:
     valid_rate: str  # Metric name of the share of outputs that parse (e.g. 'json_valid_rate').
     objective: str = "objective"  # What the search optimizes: the primary metric with invalid outputs folded in.
     objective_mode: str = field(default="")  # Direction of the objective; '' = the primary's mode.
+    facet_support: str = ""  # Metric name of a facet's row count, with '{facet}' (e.g. 'support_{facet}'); '' = none.
 
     def __post_init__(self):
         if self.mode not in ("min", "max"):
@@ -85,6 +88,7 @@ class Task:
     prompt_fields: tuple[str, ...] = ()  # Row fields every prompt template must name, e.g. ('request',).
     options: tuple[str, ...] = ()  # The ``task.<key>`` options this kind reads (``TASK_OPTION_KEYS``), e.g. ('labels',).
     facet_metrics: tuple[str, ...] = ()  # Per-facet metrics reported as '<name>_<facet>' (e.g. 'f1' -> 'f1_ALLOW').
+    scoring: str = "generate"  # 'generate' (greedy outputs, parsed) or 'loglikelihood' (the likeliest of ``continuations``).
     headline_metrics: tuple[str, ...] = ()  # Scalar metrics an A/B comparison leads with (the primary when empty).
 
     def __init__(self, **options):
@@ -149,6 +153,14 @@ class Task:
     def tables(self, rows: Sequence[dict], outputs: Sequence[str]) -> dict[str, Any]:
         """Non-scalar results of ``outputs`` on ``rows``, each saved as ``<name>.json`` (e.g. a confusion matrix)."""
         return {}
+
+    def continuations(self, row: dict) -> list[str]:
+        """``scoring: loglikelihood``: the candidate completions of ``row``'s prompt; the likeliest is its output."""
+        raise NotImplementedError(f"task {self.spec.kind!r} has no loglikelihood scoring")
+
+    def replay_variant(self, row: dict, seed: int) -> dict | None:
+        """A replayed row's variant added beside it (a question with its choices shuffled), or None."""
+        return None
 
     def row_facets(self, row: dict) -> tuple[str, ...] | None:
         """The facets ``row`` belongs to (a classifier row: its gold class); None = every facet."""
@@ -250,7 +262,7 @@ def get_task(kind: str, **options) -> Task:
         if isinstance(entry, str):
             module, _, name = entry.partition(":")
             entry = getattr(importlib.import_module(module), name)
-        _INSTANCES[key] = entry(**options)
+        _INSTANCES[key] = entry(**{k: v for k, v in options.items() if k not in _SHARED_OPTIONS or k in entry.options})
     return _INSTANCES[key]
 
 
