@@ -199,6 +199,7 @@ class CyclesConfig:
     count: int = 1  # Cycles to run; `campaign run --cycles N` sets it.
     k_best: int = 3  # Best finished trials whose per-facet validation errors choose the hard facets.
     n_facets: int = 2  # Hard facets (dimensions, classes, subjects) chosen per cycle.
+    min_support: int = 5  # A facet with fewer validation rows than this is never chosen (where the task counts them).
     hard_by: str = "error"  # 'error': largest facet error; 'relative': error / the task's model-free baseline's.
     force_facets: list[str] = field(default_factory=list)  # Focus on these facets instead of choosing (recorded).
     seed_top_k: int = 2  # Best configs of cycle n evaluated first in cycle n+1; their span sets the narrowed ranges.
@@ -220,6 +221,7 @@ class CyclesConfig:
         _require(self.count >= 1, "cycles.count", f"must be >= 1 (got {self.count})")
         _require(self.k_best >= 1, "cycles.k_best", f"must be >= 1 (got {self.k_best})")
         _require(self.n_facets >= 1, "cycles.n_facets", f"must be >= 1 (got {self.n_facets})")
+        _require(self.min_support >= 0, "cycles.min_support", f"must be >= 0 (got {self.min_support})")
         _require(self.hard_by in ("error", "relative"), "cycles.hard_by",
                  f"must be 'error' or 'relative' (got {self.hard_by!r})")
         _require(len(set(self.force_facets)) == len(self.force_facets), "cycles.force_facets", "lists a facet twice")

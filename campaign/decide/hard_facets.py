@@ -32,15 +32,19 @@ def best_trials(records: list[dict], metric: str, mode: str, k: int) -> list[dic
 
 def choose_hard_facets(records: list[dict], spec: TaskSpec, *, metric: str, mode: str, k_best: int = 3,
                        n_facets: int = 2, prefix: str = "valid", force_facets: list[str] | tuple[str, ...] = (),
-                       reference: dict | None = None) -> dict:
+                       reference: dict | None = None, min_support: int = 0) -> dict:
     """Hard facets: the largest mean ``<prefix>/<facet error>`` over the ``k_best`` best finished trials.
+
+    Where the task reports each facet's row count (``spec.facet_support``), a facet with fewer than
+    ``min_support`` rows on the split cannot be chosen: 3 questions of a subject are too few to steer a
+    cycle. The facets left out are recorded with their support.
 
     With ``reference`` (``{"name": baseline, "errors": {facet: error}}``, the same split), a facet's
     error is divided by the reference's first: the relative absolute error, so a facet whose labels
     simply spread wider does not win over one the model has barely learned.
     ``force_facets`` overrides the choice; the measured choice is still computed and recorded beside it.
     """
-    chosen = _measured_hard_facets(records, spec, metric, mode, k_best, n_facets, prefix)
+    chosen = _measured_hard_facets(records, spec, metric, mode, k_best, n_facets, prefix, min_support)
     if reference and chosen["per_facet_error"]:
         chosen = _relative(chosen, reference, spec, n_facets)
     if not force_facets:
@@ -50,13 +54,23 @@ def choose_hard_facets(records: list[dict], spec: TaskSpec, *, metric: str, mode
             "reason": f"forced by cycles.force_facets ({measured} by measurement: {chosen['reason']})"}
 
 
+def _supports(best: list[dict], spec: TaskSpec, prefix: str) -> dict[str, float]:
+    """Each facet's row count on the split, as the best trial reported it (the split is the same for all)."""
+    if not spec.facet_support or not best:
+        return {}
+    keys = {f: f"{prefix}/{spec.facet_support.format(facet=f)}" for f in spec.facets}
+    return {f: v for f, key in keys.items() if (v := _value(best[0], key)) is not None}
+
+
 def _measured_hard_facets(records: list[dict], spec: TaskSpec, metric: str, mode: str, k_best: int, n_facets: int,
-                          prefix: str) -> dict:
+                          prefix: str, min_support: int = 0) -> dict:
     best = best_trials(records, metric, mode, k_best)
     kind = spec.facet_kind
     if not best:
         return {"best_trials": [], "per_facet_error": {}, "hard_facets": [],
                 "reason": f"no finished trial reported {metric}; no hard {spec.facets_word} can be chosen"}
+    support = _supports(best, spec, prefix)
+    too_few = {f: n for f, n in support.items() if n < min_support}
     per_facet = {}
     for facet in spec.facets:
         vals = [v for r in best if (v := _value(r, spec.facet_key(facet, prefix))) is not None]
@@ -65,11 +79,17 @@ def _measured_hard_facets(records: list[dict], spec: TaskSpec, metric: str, mode
     if not per_facet:
         return {"best_trials": [r["trial_id"] for r in best], "per_facet_error": {}, "hard_facets": [],
                 "reason": f"none of the {len(best)} best trial(s) had a valid output on the {prefix} split"}
-    hard = sorted(per_facet, key=lambda f: (-per_facet[f], spec.facets.index(f)))[:n_facets]
-    listing = ", ".join(f"{f} {per_facet[f]:.2f}" for f in hard)
-    return {"best_trials": [r["trial_id"] for r in best], "per_facet_error": per_facet, "hard_facets": hard,
-            "reason": f"largest mean {prefix} {spec.facet_error.format(facet='<' + kind + '>')} over the "
-                      f"{len(best)} best finished trial(s) by {metric}: {listing}"}
+    eligible = [f for f in per_facet if f not in too_few]
+    hard = sorted(eligible, key=lambda f: (-per_facet[f], spec.facets.index(f)))[:n_facets]
+    listing = ", ".join(f"{f} {per_facet[f]:.2f}" for f in hard) or "none"
+    skipped = (f"; left out with fewer than {min_support} {prefix} rows: "
+               + ", ".join(f"{f} ({n:.0f})" for f, n in too_few.items())) if too_few else ""
+    out = {"best_trials": [r["trial_id"] for r in best], "per_facet_error": per_facet, "hard_facets": hard,
+           "reason": f"largest mean {prefix} {spec.facet_error.format(facet='<' + kind + '>')} over the "
+                     f"{len(best)} best finished trial(s) by {metric}: {listing}{skipped}"}
+    if support:
+        out.update(support=support, min_support=min_support, too_few=sorted(too_few))
+    return out
 
 
 def _relative(chosen: dict, reference: dict, spec: TaskSpec, n_facets: int) -> dict:

@@ -286,7 +286,8 @@ def _finish(ctx, cycle: int, plan: dict, data: CycleData, previous: dict | None,
         return _stop(ctx, cycle, records)
     reference = facet_reference(ctx["task"], data.train, data.valid) if cfg.cycles.hard_by == "relative" else None
     hard = choose_hard_facets(records, ctx["task"].spec, metric=c.metric, mode=c.mode, k_best=cfg.cycles.k_best,
-                              n_facets=cfg.cycles.n_facets, force_facets=cfg.cycles.force_facets, reference=reference)
+                              n_facets=cfg.cycles.n_facets, force_facets=cfg.cycles.force_facets, reference=reference,
+                              min_support=cfg.cycles.min_support)
     write_json(hard, folder / "hard_facets.json")
     state["cycles"][str(cycle)].update(status="done", best_trial=best["trial_id"], gate=gate["summary"])
     save_state(ctx["folder"], state)

@@ -70,7 +70,7 @@ class ClassifyTask(Task):
         self.label_case = "insensitive" if label_case is None else label_case
         self.labels = _check_options(DEFAULT_LABELS if labels is None else labels, self.label_case)
         self.spec = TaskSpec(kind="classify", facets=self.labels, facet_kind="class", facet_error="f1_error_{facet}",
-                             primary="macro_f1", mode="max", valid_rate="valid_rate")
+                             primary="macro_f1", mode="max", valid_rate="valid_rate", facet_support="support_{facet}")
         self.has_generator = {c.casefold() for c in self.labels} == {c.casefold() for c in DEFAULT_LABELS}
         if not self.has_generator:
             self.baseline_rank_text = "rows the majority label misclassifies first"
