@@ -72,8 +72,21 @@ def hash_bucket(text: str, salt: str) -> float:
 
 
 def split_rows(rows: list[dict], valid_fraction: float, salt: str = "split-v1", task: Task | None = None):
-    """Deterministic train/valid split by a hash of the task's row key, independent of row order."""
+    """Deterministic train/valid split by a hash of the task's row key, independent of row order.
+
+    Where rows belong to facets (``Task.row_facets``: a class, a subject), the split is stratified:
+    each facet's rows with the lowest hashes, ``round(valid_fraction × its rows)`` of them, go to
+    validation, so a class of 30 rows always gets its 6 validation rows instead of a binomial draw
+    (2 of 30 happened), and the hard-facet choice sees every facet.
+    """
     task = task_or_default(task)
+    if rows and task.row_facets(rows[0]) is not None:
+        groups: dict[str, list[tuple[float, int]]] = {}
+        for i, row in enumerate(rows):
+            groups.setdefault(task.row_facets(row)[0], []).append((hash_bucket(task.row_key(row), salt), i))
+        chosen = {i for members in groups.values()
+                  for _, i in sorted(members)[:int(valid_fraction * len(members) + 0.5)]}
+        return [r for i, r in enumerate(rows) if i not in chosen], [r for i, r in enumerate(rows) if i in chosen]
     train, valid = [], []
     for row in rows:
         (valid if hash_bucket(task.row_key(row), salt) < valid_fraction else train).append(row)

@@ -228,3 +228,19 @@ def test_edited_user_source_is_refused_not_silently_stale(tmp_path):
     src.write_text("".join(json.dumps(r) + "\n" for r in many(61)))
     with pytest.raises(DataVersionError, match="built from different inputs"):
         prepare_data(cfg)
+
+
+def test_split_is_stratified_by_class_where_rows_belong_to_one():
+    """A classifier's validation split holds round(fraction x n) rows of every class, whatever the row order."""
+    from collections import Counter
+
+    from campaign.tasks import get_task
+
+    task = get_task("classify")
+    rows = task.generate(150, 0)
+    train, valid = split_rows(rows, 0.2, task=task)
+    per_class = Counter(r["label"] for r in rows)
+    assert Counter(r["label"] for r in valid) == {c: int(0.2 * n + 0.5) for c, n in per_class.items()}
+    assert len(train) + len(valid) == 150 and not {r["id"] for r in train} & {r["id"] for r in valid}
+    _, again = split_rows(list(reversed(rows)), 0.2, task=task)
+    assert sorted(r["id"] for r in again) == sorted(r["id"] for r in valid)

@@ -164,3 +164,25 @@ def test_relative_choice_divides_by_the_reference_error():
     assert forced["hard_facets"] == ["energy"] and forced["measured_hard_facets"] == ["complexity", "nostalgia"]
     with pytest.raises(ValueError, match="no positive error"):
         choose_hard_facets(records, SPEC, metric=METRIC, mode="min", reference={"name": "m", "errors": {"energy": 0}})
+
+
+def test_a_facet_with_too_few_validation_rows_is_never_chosen():
+    from campaign.tasks.base import TaskSpec
+
+    spec = TaskSpec(kind="q", facets=("math", "art", "law"), facet_kind="subject", facet_error="error_{facet}",
+                    primary="accuracy", mode="max", valid_rate="valid_rate", facet_support="support_{facet}")
+
+    def trial(tid, acc, errors, support):
+        metrics = {METRIC: acc, **{f"valid/error_{f}": e for f, e in errors.items()},
+                   **{f"valid/support_{f}": n for f, n in support.items()}}
+        return {"trial_id": tid, "state": "TERMINATED", "metrics": metrics}
+
+    support = {"math": 12, "art": 3, "law": 9}
+    records = [trial("a", 0.8, {"math": 0.2, "art": 0.9, "law": 0.4}, support),
+               trial("b", 0.7, {"math": 0.3, "art": 1.0, "law": 0.5}, support)]
+    out = choose_hard_facets(records, spec, metric=METRIC, mode="max", k_best=2, n_facets=1, min_support=5)
+    assert out["hard_facets"] == ["law"] and out["too_few"] == ["art"] and out["support"]["art"] == 3
+    assert "left out with fewer than 5 valid rows: art (3)" in out["reason"]
+    assert choose_hard_facets(records, spec, metric=METRIC, mode="max", k_best=2, n_facets=1)["hard_facets"] == ["art"]
+    everyone = choose_hard_facets(records, spec, metric=METRIC, mode="max", k_best=2, n_facets=2, min_support=50)
+    assert everyone["hard_facets"] == [] and "none" in everyone["reason"]
