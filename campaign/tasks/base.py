@@ -89,6 +89,7 @@ class Task:
     options: tuple[str, ...] = ()  # The ``task.<key>`` options this kind reads (``TASK_OPTION_KEYS``), e.g. ('labels',).
     facet_metrics: tuple[str, ...] = ()  # Per-facet metrics reported as '<name>_<facet>' (e.g. 'f1' -> 'f1_ALLOW').
     scoring: str = "generate"  # 'generate' (greedy outputs, parsed) or 'loglikelihood' (the likeliest of ``continuations``).
+    loglikelihood_prompt: str | None = None  # The named prompt style loglikelihood scoring uses; None = the campaign's.
     headline_metrics: tuple[str, ...] = ()  # Scalar metrics an A/B comparison leads with (the primary when empty).
 
     def __init__(self, **options):
