@@ -22,7 +22,9 @@ import hashlib
 
 from campaign.tasks.base import Task, task_or_default
 
-__all__ = ["counts_for", "ratio_bound", "pool_seed", "generate_pool", "rank_by_model_error", "trial_train_set"]
+VARIANT_MARK = "~"  # a replay variant's id: its training row's id, this mark, a suffix (see cycle_data.with_variants)
+
+__all__ = ["VARIANT_MARK", "counts_for", "ratio_bound", "pool_seed", "generate_pool", "rank_by_model_error", "trial_train_set"]
 
 
 def counts_for(base_size: int, add_ratio: float, replay_ratio: float) -> tuple[int, int]:
@@ -96,7 +98,8 @@ def trial_train_set(train_rows: list[dict], *, version: str, base_size: int, add
             raise ValueError(f"train.{key}={ratio:g} needs {need} {name} rows but this cycle's pool holds "
                              f"{len(pool)}; the pool is sized from search.space.train.{key}'s upper bound")
     train_ids = {r["id"] for r in train_rows}
-    outside = [r["id"] for r in replay[:n_replay] if r["id"] not in train_ids]
+    outside = [r["id"] for r in replay[:n_replay]
+               if r["id"] not in train_ids and r["id"].rsplit(VARIANT_MARK, 1)[0] not in train_ids]
     if outside:
         raise ValueError(f"replay pool holds ids outside the training split (e.g. {outside[0]}); "
                          "hard cases are replayed from the training split only")

@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from campaign.data.augment import counts_for, generate_pool, pool_seed, ratio_bound, trial_train_set
+from campaign.data.augment import VARIANT_MARK, counts_for, generate_pool, pool_seed, ratio_bound, trial_train_set
 from campaign.data.io import read_table, sha256_file, write_json, write_table
 from campaign.data.pipeline import DataVersionError, load_version
 from campaign.tasks.base import Task, task_or_default
@@ -129,6 +129,20 @@ def _next_name(root: Path) -> str:
     return f"v{max(numbers, default=0) + 1}"
 
 
+def with_variants(rows: list[dict], task: Task, seed: int) -> list[dict]:
+    """Each replayed row followed by its variant where the task makes one (a question with its choices shuffled).
+
+    A variant's id is its row's id + ``~`` + a suffix, which marks it as a copy of a training row.
+    """
+    out = []
+    for i, row in enumerate(rows):
+        out.append(row)
+        variant = task.replay_variant(row, seed + i)
+        if variant is not None:
+            out.append({**variant, "id": f"{row['id']}{VARIANT_MARK}{i}"})
+    return out
+
+
 def derive_version(cfg, parent: CycleData, eval_rows: list[dict], *, cycle: int, focus_facets: list[str],
                    focus_reason: str, ranking: list[dict], replay_source: dict, train: list[dict],
                    train_from: dict) -> CycleData:
@@ -154,7 +168,7 @@ def derive_version(cfg, parent: CycleData, eval_rows: list[dict], *, cycle: int,
     generated = generate_pool(n_add, seed=seed, focus_facets=tuple(focus_facets),
                               exclude=_exclude(train, parent.valid, eval_rows, task), ja_share=cfg.data.ja_share, task=task)
     by_id = {r["id"]: r for r in train}
-    replay = [by_id[i] for i in inputs["replay_ids"]]
+    replay = with_variants([by_id[i] for i in inputs["replay_ids"]], task, seed)
     errors = {c["id"]: c for c in ranking[:n_replay]}
     name, space = _next_name(root), cfg.cycles.data_space(task.has_generator)
     manifest = {
@@ -171,7 +185,7 @@ def derive_version(cfg, parent: CycleData, eval_rows: list[dict], *, cycle: int,
                     f"pools of +{len(generated)} generated rows (focus {', '.join(focus_facets) or 'none'}) and "
                     f"+{len(replay)} replayed hard training rows; each trial takes focus_ratio × "
                     f"{cfg.data.base_size} and replay_ratio × {cfg.data.base_size} of them"),
-        "replay_errors": [errors[r["id"]] for r in replay],
+        "replay_errors": [errors[r["id"]] for r in replay if r["id"] in errors],
     }
     return _write_version(root / name, parent, train, generated, replay, manifest, task)
 

@@ -183,3 +183,27 @@ def test_rank_by_model_error_invalid_first_then_focus_error():
     assert ranked[1]["focus_error"] == 40 and ranked[2]["focus_error"] == 10 and ranked[2]["error"] == 10
     # Without focus dimensions every dimension counts: row c (energy off by 50) is now the hardest valid row.
     assert [r["id"] for r in rank_by_model_error(TASK, rows, out, [])][1] == rows[2]["id"]
+
+
+def test_replay_variants_sit_beside_their_rows_and_count_as_training_rows():
+    """A task's replay_variant (a shuffled question) follows each replayed row; trials may take both."""
+    from campaign.data.augment import trial_train_set
+    from campaign.data.cycle_data import with_variants
+    from campaign.tasks import get_task
+
+    class Shuffling:
+        def replay_variant(self, row, seed):
+            return {**row, "request": row["request"][::-1], "source": f"variant {seed}"}
+
+    train = [{"id": f"r{i}", "request": f"request {i}"} for i in range(6)]
+    pool = with_variants(train[:2], Shuffling(), 40)
+    assert [r["id"] for r in pool] == ["r0", "r0~0", "r1", "r1~1"]
+    assert pool[1]["request"] == "0 tseuqer" and pool[3]["source"] == "variant 41"
+    rows, manifest = trial_train_set(train, version="v2", base_size=10, add_ratio=0.0, replay_ratio=0.4,
+                                     generated=[], replay=pool, focus_facets=[])
+    assert manifest["replayed"] == 4 and [r["id"] for r in rows[6:]] == ["r0", "r0~0", "r1", "r1~1"]
+    assert with_variants(train[:2], get_task("hidden_params"), 0) == train[:2]  # no variants: the rows alone
+    stray = [{"id": "x9~0", "request": "?"}]
+    with pytest.raises(ValueError, match="replay pool holds ids outside the training split"):
+        trial_train_set(train, version="v2", base_size=10, add_ratio=0.0, replay_ratio=0.1, generated=[],
+                        replay=stray, focus_facets=[])
