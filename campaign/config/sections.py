@@ -14,7 +14,7 @@ from campaign.tasks.base import DEFAULT_KIND, get_task, resolve_prompt, task_opt
 
 __all__ = ["QUANTIZATIONS", "DTYPES", "WANDB_MODES", "BATCHINGS", "TaskConfig", "DataConfig", "ModelConfig",
            "LoraSettings", "TrainConfig", "ResourcesConfig", "TrackingConfig", "CyclesConfig", "GateConfig",
-           "CampaignConfig"]
+           "PreflightConfig", "CampaignConfig"]
 
 QUANTIZATIONS = ("nf4", "int8", "none")
 DTYPES = ("auto", "bfloat16", "float16", "float32")
@@ -270,6 +270,20 @@ class GateConfig:
 
 
 @dataclass
+class PreflightConfig:
+    """A short run of one worker at the search space's largest memory setting, before cycle 1's trials."""
+
+    enabled: bool = True  # Run it before cycle 1 (`campaign run --no-preflight` turns it off; `--preflight` runs only it).
+    steps: int = 50  # Optimizer steps of the preflight run.
+    memory_fraction: float = 0.9  # Its peak memory must stay under this share of the device's memory (CPU: the RAM).
+
+    def __post_init__(self):
+        _require(self.steps >= 1, "preflight.steps", f"must be >= 1 (got {self.steps})")
+        _require(0 < self.memory_fraction <= 1, "preflight.memory_fraction",
+                 f"must be in (0, 1], e.g. 0.9 for 90% of the device's memory (got {self.memory_fraction})")
+
+
+@dataclass
 class TaskConfig:
     """Which structured-output task the campaign fine-tunes (see campaign.tasks)."""
 
@@ -304,6 +318,7 @@ class CampaignConfig:
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     cycles: CyclesConfig = field(default_factory=CyclesConfig)
     gate: GateConfig = field(default_factory=GateConfig)
+    preflight: PreflightConfig = field(default_factory=PreflightConfig)
 
     def __post_init__(self):
         _require(bool(self.name) and "/" not in self.name, "name", f"must be a non-empty folder name (got {self.name!r})")

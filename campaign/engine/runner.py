@@ -15,6 +15,7 @@ from campaign.core.errors import SearchInterrupted
 from campaign.core.progress import console
 from campaign.decide.seeding import optuna_point
 from campaign.engine.ray_output import save_ray_logs
+from campaign.tasks.base import Task
 from campaign.tracking.wandb_mode import wandb_callbacks
 
 __all__ = ["TRIAL_FN_CPU", "SearchInterrupted", "smoke_overrides", "max_concurrent_trials", "resolve_model_path",
@@ -119,17 +120,25 @@ class RaySession:
 
         task = self.cfg.task.instance()
         out = []
+        scored = task.baselines(train_rows, eval_rows)
         for mode, outputs in task.baseline_outputs(train_rows, eval_rows).items():
-            scores = task.score(eval_rows, outputs)
-            out.append({"mode": mode, "metrics": {f"eval/{k}": v for k, v in scores.items()},
+            out.append({"mode": mode, "metrics": {f"eval/{k}": v for k, v in scored[mode].items()},
                         "outputs": {r["id"]: o for r, o in zip(eval_rows, outputs)},
                         "tables": task.tables(eval_rows, outputs)})
-        ref = self._task(prompt_baseline).remote(self.worker_config(), self.model_path, eval_rows, self.files_ref)
-        scores, details = ray.get(ref)
-        out.append({"mode": "prompt_baseline", "metrics": scores,
-                    "outputs": {o["id"]: o["output"] for o in details["outputs"]},
-                    "latency_ms": {o["id"]: o["latency_ms"] for o in details["outputs"]},
-                    "tables": details.get("tables") or {}})
+        # the base model as the trials are scored, and also by loglikelihood where the task offers it: a base
+        # model that does not follow the answer format still has a fair score there
+        modes = {"prompt_baseline": task.scoring}
+        if task.scoring != "loglikelihood" and type(task).continuations is not Task.continuations:
+            modes["prompt_baseline_loglikelihood"] = "loglikelihood"
+        for mode, scoring in modes.items():
+            config = self.worker_config()
+            config["task"] = {**config["task"], "scoring": scoring} if scoring != task.scoring else config["task"]
+            scores, details = ray.get(self._task(prompt_baseline).remote(config, self.model_path, eval_rows,
+                                                                         self.files_ref))
+            out.append({"mode": mode, "metrics": scores,
+                        "outputs": {o["id"]: o["output"] for o in details["outputs"]},
+                        "latency_ms": {o["id"]: o["latency_ms"] for o in details["outputs"]},
+                        "tables": details.get("tables") or {}})
         return out
 
     def outputs_with_adapter(self, rows: list[dict], adapter: Path) -> dict[str, str]:
