@@ -22,7 +22,7 @@ FLAGSHIP_TOOLS = {"campaign.bench.trainer", "campaign.bench.qlora", "campaign.be
 # Pure decision logic: plain records in, plain records out.
 DECISIONS = ("campaign.decide.hard_facets", "campaign.decide.gates", "campaign.decide.seeding", "campaign.decide.state", "campaign.data.augment",
              "campaign.data.cycle_data", "campaign.decide.precision", "campaign.tasks.base", "campaign.tasks.columns",
-             "campaign.tasks.rows")
+             "campaign.tasks.rows", "campaign.decide.preflight", "campaign.decide.paired", "campaign.decide.effects")
 
 
 def _module_name(path: Path) -> str:

@@ -27,7 +27,13 @@ def cmd_run(args) -> int:
     from campaign.engine.driver import run_campaign
 
     overrides = {"cycles": {"count": args.cycles}} if args.cycles else {}
+    if args.no_preflight:
+        overrides["preflight"] = {"enabled": False}
     cfg = _config(args, overrides)
+    if args.preflight:  # the preflight alone: 0 when it passed, 1 when it failed; no cycle
+        from campaign.engine.preflight import preflight_only
+
+        return 0 if preflight_only(cfg, overwrite=args.overwrite, verbose=args.verbose)["passed"] else 1
     state = run_campaign(cfg, overwrite=args.overwrite, verbose=args.verbose)
     return _finished(cfg.results_path(), state)
 
@@ -219,6 +225,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--cycles", type=int, help="cycles to run (default: cycles.count in the config)")
     run.add_argument("--overwrite", action="store_true", help="replace this campaign's existing results")
     run.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
+    flight = run.add_mutually_exclusive_group()
+    flight.add_argument("--preflight", action="store_true",
+                        help="run only the preflight (preflight.steps steps of one worker at the search space's "
+                             "largest batch, sequence length and rank), print it and write preflight.json; "
+                             "exit 0 when it passed, 1 when it failed")
+    flight.add_argument("--no-preflight", action="store_true",
+                        help="skip the preflight that runs before cycle 1 (sets preflight.enabled=false)")
     run.set_defaults(func=cmd_run)
     study = sub.add_parser("study-loop", help="run the 2-cycle campaign over K seeds: does cycle 2 improve its "
                                               "focus facets, and is a regression ever promoted?")

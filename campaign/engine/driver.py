@@ -30,6 +30,7 @@ from campaign.decide.state import (cycle_folder, focus_of, load_state, mark_driv
                                    read_json, save_state)
 from campaign.engine.ab import promoted_vs_base
 from campaign.engine.evidence import cycle_effects, facet_reference, paired_tables, recorded_train_sha256
+from campaign.engine.preflight import PREFLIGHT_FILE, campaign_preflight
 from campaign.engine.runner import run_search, start_ray
 from campaign.reporting.decision_log import render_decision_log
 from campaign.reporting.snapshot import (copy_best_adapter, orchestration_overhead, strict_json, trial_records,
@@ -43,7 +44,7 @@ __all__ = ["CampaignStopped", "run_campaign", "resume_campaign"]
 def run_campaign(cfg, overwrite: bool = False, verbose: bool = False) -> dict:
     """Start the campaign ``cfg`` from cycle 1 and run ``cfg.cycles.count`` cycles (``verbose``: Ray's own output too)."""
     folder = cfg.results_path()
-    if folder.exists() and any(folder.iterdir()) and not overwrite:
+    if folder.exists() and any(p.name != PREFLIGHT_FILE for p in folder.iterdir()) and not overwrite:
         raise ConfigError(f"{folder} already holds a campaign; continue it with `campaign resume {folder}`, "
                           "replace it with --overwrite, or choose another name (name=...)")
     return _drive(cfg, folder, None, verbose)
@@ -113,6 +114,8 @@ def _drive(cfg, folder: Path, state: dict | None, verbose: bool = False) -> dict
     ctx = {"cfg": cfg, "task": task, "folder": folder, "state": state, "session": session, "version": version,
            "eval_rows": eval_rows, "wandb_mode": wandb_mode, "wandb_why": wandb_why}
     try:
+        if cfg.preflight.enabled:  # before any model work of the campaign: a setting that cannot fit stops here
+            campaign_preflight(session, cfg, folder, version.train, state)
         ctx["baselines"] = _baselines(ctx)
         previous = None
         for cycle in range(1, cfg.cycles.count + 1):

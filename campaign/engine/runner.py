@@ -31,7 +31,7 @@ LOCAL_RAY_ENV = {"RAY_TRAIN_ENABLE_PREEMPTION_WATCHER": "0"}
 def smoke_overrides() -> dict:
     """``--smoke-test``: the same pipeline end to end, on small data and a few steps per trial."""
     return {"data": {"base_size": 60, "eval_size": 12, "name": "smoke"},
-            "train": {"max_steps": 3},
+            "train": {"max_steps": 3}, "preflight": {"steps": 5},
             "search": {"num_samples": 2, "n_startup_trials": 1}}
 
 

@@ -29,6 +29,7 @@ def campaign_run(tmp_path_factory, tiny_model_path):
     # This little training rarely yields valid JSON, so nothing could be measured as hard: force the
     # old pipeline's focus so cycle 2's data and gate exercise real focus dimensions.
     cfg["cycles"]["force_facets"] = ["nostalgia", "acousticness"]
+    cfg["preflight"] = {"steps": 5}  # the preflight runs, kept short
     config = tmp / "campaign.yaml"
     config.write_text(yaml.safe_dump(cfg))
     env = {**os.environ, "HF_TOKEN": SECRET, "CAMPAIGN_CACHE": str(tiny_model_path.parent)}

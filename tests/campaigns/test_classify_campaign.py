@@ -26,6 +26,7 @@ def run(tmp_path_factory, tiny_model_path):
     cfg["train"].update(epochs=2, lr=4e-3)
     cfg["search"].update(num_samples=2, n_startup_trials=1)
     cfg["search"]["space"]["train.epochs"] = {"type": "choice", "values": [1, 2]}
+    cfg["preflight"] = {"steps": 5}  # the preflight runs, kept short
     config = tmp / "campaign.yaml"
     config.write_text(yaml.safe_dump(cfg))
     env = {**os.environ, "CAMPAIGN_CACHE": str(tiny_model_path.parent)}

@@ -24,7 +24,7 @@ def test_smoke_campaign_trains_nf4_on_the_gpu(tmp_path, tiny_model_path):
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
     args = [sys.executable, "-m", "campaign.cli.main", "run", "--config", str(REPO / "search_spaces" / "balanced_6run.yaml"),
             "--smoke-test", "--cycles", "1", "resources.profile=gpu", f"data.root={tmp_path / 'data'}",
-            f"results_dir={tmp_path / 'results'}", "tracking.wandb=disabled"]
+            f"results_dir={tmp_path / 'results'}", "tracking.wandb=disabled", "preflight.steps=5"]
     proc = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     folder = tmp_path / "results" / "default" / "cycle_1"

@@ -21,7 +21,7 @@ def _run(tmp: Path, tiny_model_path, *overrides: str) -> subprocess.CompletedPro
     env.pop("RAY_ADDRESS", None)
     args = [sys.executable, "-m", "campaign.cli.main", "run", "--config", str(DEFAULT), "--smoke-test", "--cycles", "1",
             f"data.root={tmp / 'data'}", f"results_dir={tmp / 'results'}", "tracking.wandb=disabled",
-            "search.max_failures=0", *overrides]
+            "search.max_failures=0", "preflight.enabled=false", *overrides]
     return subprocess.run(args, cwd=tmp, env=env, capture_output=True, text=True, timeout=600)
 
 

@@ -65,11 +65,12 @@ def job(head):
            "--runtime-env-json", json.dumps(runtime_env), "--",
            sys.executable, "-m", "campaign.cli.main", "run", "--config", "search_spaces/balanced_6run.yaml",
            "--smoke-test", "--cycles", "1", f"data.root={tmp / 'data'}", f"results_dir={tmp / 'results'}",
-           "tracking.wandb=disabled"]
+           "tracking.wandb=disabled", "preflight.steps=5"]
     t = time.time()
-    for _ in range(12):  # a fresh head's job agent takes a few seconds to register
+    # a fresh head's job agent takes a few seconds to register, over a minute on a loaded 2-core machine
+    while True:
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
-        if "No available agent to submit job" not in proc.stdout + proc.stderr:
+        if "No available agent to submit job" not in proc.stdout + proc.stderr or time.time() - t > 240:
             break
         time.sleep(5)
     (tmp / "submit.log").write_text(proc.stdout + proc.stderr)

@@ -31,6 +31,7 @@ def _config(tmp: Path) -> Path:
     cfg["resources"]["max_concurrent"] = 1
     cfg["tracking"]["wandb"] = "disabled"
     cfg["cycles"]["force_facets"] = ["energy"]  # focus pools even when this little training measures nothing
+    cfg["preflight"] = {"steps": 5}  # the preflight runs, kept short
     path = tmp / "campaign.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path

@@ -24,7 +24,7 @@ def test_campaign_with_a_local_model_folder(tmp_path, tiny_model_path):
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
     args = [sys.executable, "-m", "campaign.cli.main", "run", "--config", str(DEFAULT), "--smoke-test", "--cycles", "1",
             "model.base_model=models/my-model", "lora.modules_to_save=[]", "train.batch_size=4",
-            "data.root=data", "results_dir=results", "tracking.wandb=disabled"]
+            "data.root=data", "results_dir=results", "tracking.wandb=disabled", "preflight.enabled=false"]
     proc = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     folder = tmp_path / "results" / "default" / "cycle_1"

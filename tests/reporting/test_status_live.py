@@ -247,7 +247,7 @@ def test_status_of_a_live_campaign(tmp_path, tiny_model_path):
     cmd = [sys.executable, "-m", "campaign.cli.main", "run", "--config", str(REPO / "search_spaces" / "balanced_6run.yaml"),
            "--smoke-test", "--cycles", "1", f"name={name}", f"results_dir={tmp_path / 'results'}",
            f"data.root={tmp_path / 'data'}", "train.max_steps=40", "search.num_samples=2",
-           "resources.max_concurrent=1", "tracking.wandb=disabled"]
+           "resources.max_concurrent=1", "tracking.wandb=disabled", "preflight.enabled=false"]
     log = tmp_path / "run.log"
     seen_running, seen_epochs, printout = set(), {}, None
     with log.open("w") as fh:

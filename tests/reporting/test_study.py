@@ -101,7 +101,8 @@ def test_study_loop_runs_real_campaigns_per_seed(tmp_path, capsys):
 
     config = str(Path(__file__).resolve().parents[2] / "search_spaces" / "balanced_6run.yaml")
     code = main(["study-loop", "--config", config, "--seeds", "2", "--smoke-test", f"data.root={tmp_path / 'data'}",
-                 f"results_dir={tmp_path / 'results'}", "tracking.wandb=disabled", "cycles.count=2"])
+                 f"results_dir={tmp_path / 'results'}", "tracking.wandb=disabled", "cycles.count=2",
+                 "preflight.enabled=false"])
     assert code == 0
     study = json.loads((tmp_path / "results" / "smoke-study.json").read_text()) if \
         (tmp_path / "results" / "smoke-study.json").exists() else \

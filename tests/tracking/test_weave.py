@@ -130,7 +130,7 @@ def _campaign(tmp: Path, env_extra: dict, *overrides: str, key: bool = True) -> 
     env.pop("RAY_ADDRESS", None)
     args = [sys.executable, "-m", "campaign.cli.main", "run", "--config", str(DEFAULT), "--smoke-test", "--cycles", "1",
             f"data.root={tmp / 'data'}", f"results_dir={tmp / 'results'}", "tracking.wandb=disabled",
-            "tracking.weave=true", "tracking.weave_project=tester/campaign-tests", *overrides]
+            "tracking.weave=true", "tracking.weave_project=tester/campaign-tests", "preflight.enabled=false", *overrides]
     proc = subprocess.Popen(args, cwd=tmp, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     t = time.time()

@@ -30,6 +30,7 @@ def _config(tmp: Path, name: str) -> Path:
     cfg["search"]["space"]["train.epochs"] = {"type": "choice", "values": [1, 2]}
     cfg["cycles"]["count"] = 1
     cfg["tracking"]["wandb"] = "disabled"
+    cfg["preflight"] = {"enabled": False}
     path = tmp / f"{name}.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path
