@@ -217,6 +217,7 @@ class Task:
 _REGISTRY: dict[str, str | type[Task]] = {
     "hidden_params": "campaign.tasks.hidden_params:HiddenParamsTask",
     "classify": "campaign.tasks.classify:ClassifyTask",
+    "mcq": "campaign.tasks.mcq:MCQTask",
 }
 _INSTANCES: dict[tuple, Task] = {}
 
