@@ -79,9 +79,10 @@ def _measured_hard_facets(records: list[dict], spec: TaskSpec, metric: str, mode
     if not per_facet:
         return {"best_trials": [r["trial_id"] for r in best], "per_facet_error": {}, "hard_facets": [],
                 "reason": f"none of the {len(best)} best trial(s) had a valid output on the {prefix} split"}
-    eligible = [f for f in per_facet if f not in too_few]
+    # a facet the best trials never got wrong is not hard, whatever its rank: with every error 0 nothing is
+    eligible = [f for f in per_facet if f not in too_few and per_facet[f] > 0]
     hard = sorted(eligible, key=lambda f: (-per_facet[f], spec.facets.index(f)))[:n_facets]
-    listing = ", ".join(f"{f} {per_facet[f]:.2f}" for f in hard) or "none"
+    listing = ", ".join(f"{f} {per_facet[f]:.2f}" for f in hard) or f"none (no eligible {kind} has an error above 0)"
     skipped = (f"; left out with fewer than {min_support} {prefix} rows: "
                + ", ".join(f"{f} ({n:.0f})" for f, n in too_few.items())) if too_few else ""
     out = {"best_trials": [r["trial_id"] for r in best], "per_facet_error": per_facet, "hard_facets": hard,

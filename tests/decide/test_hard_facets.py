@@ -186,3 +186,11 @@ def test_a_facet_with_too_few_validation_rows_is_never_chosen():
     assert choose_hard_facets(records, spec, metric=METRIC, mode="max", k_best=2, n_facets=1)["hard_facets"] == ["art"]
     everyone = choose_hard_facets(records, spec, metric=METRIC, mode="max", k_best=2, n_facets=2, min_support=50)
     assert everyone["hard_facets"] == [] and "none" in everyone["reason"]
+
+
+def test_a_facet_with_no_error_is_never_hard():
+    records = [full("a", 1.0, base=0.0, energy=2.0), full("b", 2.0, base=0.0)]
+    out = choose_hard_facets(records, SPEC, metric=METRIC, mode="min", k_best=2, n_facets=2)
+    assert out["hard_facets"] == ["energy"] and out["per_facet_error"]["warmth"] == 0.0
+    perfect = choose_hard_facets([full("a", 0.0, base=0.0)], SPEC, metric=METRIC, mode="min", k_best=1, n_facets=2)
+    assert perfect["hard_facets"] == [] and "none (no eligible dimension has an error above 0)" in perfect["reason"]
