@@ -3,39 +3,25 @@ then `campaign ab` on its models: the classifier goes through the engine's gener
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
-REPO = Path(__file__).resolve().parents[2]
 LABELS = ["ALLOW", "ESCALATION", "DENY", "REFUSE"]
 pytestmark = pytest.mark.campaign
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory, tiny_model_path):
+def run(shipped_campaign):
     """The shipped classification campaign, shrunk (small data, 2 trials of 1-2 epochs), for 2 cycles via the CLI."""
-    tmp = tmp_path_factory.mktemp("classify")
-    cfg = yaml.safe_load((REPO / "search_spaces" / "classify4_6run.yaml").read_text())
-    cfg["name"] = "cls"
-    cfg["data"].update(base_size=120, eval_size=40)
-    cfg["train"].update(epochs=2, lr=4e-3)
-    cfg["search"].update(num_samples=2, n_startup_trials=1)
-    cfg["search"]["space"]["train.epochs"] = {"type": "choice", "values": [1, 2]}
-    cfg["preflight"] = {"steps": 5}  # the preflight runs, kept short
-    config = tmp / "campaign.yaml"
-    config.write_text(yaml.safe_dump(cfg))
-    env = {**os.environ, "CAMPAIGN_CACHE": str(tiny_model_path.parent)}
-    env.pop("RAY_ADDRESS", None)
-    args = [f"data.root={tmp / 'data'}", f"results_dir={tmp / 'results'}", "tracking.wandb=offline"]
-    proc = subprocess.run([sys.executable, "-m", "campaign.cli.main", "run", "--config", str(config), *args],
-                          cwd=tmp, env=env, capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
-    return tmp, tmp / "results" / "cls", args
+    def shrink(cfg):
+        cfg["data"].update(base_size=120, eval_size=40)
+        cfg["train"].update(epochs=2, lr=4e-3)
+        cfg["search"].update(num_samples=2, n_startup_trials=1)
+        cfg["search"]["space"]["train.epochs"] = {"type": "choice", "values": [1, 2]}
+        cfg["preflight"] = {"steps": 5}
+
+    return shipped_campaign("classify4_6run.yaml", "cls", shrink)
 
 
 def _snap(folder: Path, cycle: int) -> dict:

@@ -3,40 +3,26 @@ subjects as facets, shuffled replays, both prompt baselines, and the base-vs-fin
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
-REPO = Path(__file__).resolve().parents[2]
 SUBJECTS = ["food", "animals", "colors", "places"]
 pytestmark = pytest.mark.campaign
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory, tiny_model_path):
+def run(shipped_campaign):
     """The shipped MCQ campaign, shrunk (small data, 2 trials), for 2 cycles via the CLI."""
-    tmp = tmp_path_factory.mktemp("mcq")
-    cfg = yaml.safe_load((REPO / "search_spaces" / "mcq_6run.yaml").read_text())
-    cfg["name"] = "quiz"
-    cfg["data"].update(base_size=160, eval_size=40, valid_fraction=0.25)
-    cfg["train"].update(epochs=3, lr=4e-3)
-    cfg["search"].update(num_samples=2, n_startup_trials=1)
-    cfg["search"]["space"]["train.epochs"] = {"type": "choice", "values": [2, 3]}
-    cfg["cycles"]["min_support"] = 8
-    cfg["preflight"] = {"steps": 5}
-    config = tmp / "campaign.yaml"
-    config.write_text(yaml.safe_dump(cfg))
-    env = {**os.environ, "CAMPAIGN_CACHE": str(tiny_model_path.parent)}
-    env.pop("RAY_ADDRESS", None)
-    args = [f"data.root={tmp / 'data'}", f"results_dir={tmp / 'results'}", "tracking.wandb=offline"]
-    proc = subprocess.run([sys.executable, "-m", "campaign.cli.main", "run", "--config", str(config), *args],
-                          cwd=tmp, env=env, capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
-    return tmp, tmp / "results" / "quiz", args
+    def shrink(cfg):
+        cfg["data"].update(base_size=160, eval_size=40, valid_fraction=0.25)
+        cfg["train"].update(epochs=3, lr=4e-3)
+        cfg["search"].update(num_samples=2, n_startup_trials=1)
+        cfg["search"]["space"]["train.epochs"] = {"type": "choice", "values": [2, 3]}
+        cfg["cycles"]["min_support"] = 8
+        cfg["preflight"] = {"steps": 5}
+
+    return shipped_campaign("mcq_6run.yaml", "quiz", shrink)
 
 
 def _snap(folder: Path, cycle: int) -> dict:

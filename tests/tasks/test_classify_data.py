@@ -2,10 +2,7 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -17,8 +14,9 @@ from campaign.tasks.classify.baselines import RULES, majority_baseline, rule_bas
 from campaign.tasks.classify.datagen import CLASS_MIX, INTENTS, LABELS, SLOTS, generate, render
 from campaign.tasks.classify.schema import detect_lang, row_id
 from campaign.tasks.rows import DataValidationError
+from row_problems import assert_one
+from row_problems import load_error as _load_error
 
-REPO = Path(__file__).resolve().parents[2]
 TASK = ClassifyTask()
 
 
@@ -29,24 +27,8 @@ def write_jsonl(path: Path, rows) -> Path:
     return path
 
 
-def load_error(path: Path, task: ClassifyTask = TASK) -> DataValidationError:
-    with pytest.raises(DataValidationError) as info:
-        load_rows(path, task)
-    return info.value
-
-
-def assert_one(err: DataValidationError, path: Path, row, field, fragment: str) -> None:
-    """The single problem names file, row and field, in err.problems and in the message."""
-    assert len(err.problems) == 1, err.problems
-    p = err.problems[0]
-    assert (p.file, p.row, p.field) == (str(path), row, field)
-    assert fragment in p.message, p.message
-    text = str(err)
-    assert str(path) in text and fragment in text
-    if row is not None:
-        assert f"row {row}" in text
-    if field is not None:
-        assert f"field {field!r}" in text
+def load_error(path: Path, task=TASK) -> DataValidationError:
+    return _load_error(path, task)
 
 
 # ---------------------------------------------------------------- validation: accepted rows
@@ -136,30 +118,10 @@ def test_a_json_array_row_is_not_an_object(tmp_path):
     assert_one(load_error(path), path, 2, None, "expected a JSON object, got list")
 
 
-def test_a_broken_json_line(tmp_path):
-    path = write_jsonl(tmp_path / "b.jsonl", [{"text": "ok", "label": "ALLOW"}, '{"text": "oops", "label": '])
-    assert_one(load_error(path), path, 2, None, "broken JSON line")
-
-
-def test_an_empty_file_and_a_file_of_blank_lines(tmp_path):
-    empty = tmp_path / "empty.jsonl"
-    empty.write_bytes(b"")
-    assert_one(load_error(empty), empty, None, None, "file is empty")
-    blank = tmp_path / "blank.jsonl"
-    blank.write_text("\n\n", encoding="utf-8")
-    assert_one(load_error(blank), blank, None, None, "file is empty")
-
-
 def test_an_array_file_of_no_rows(tmp_path):
     path = tmp_path / "none.json"
     path.write_text("[]", encoding="utf-8")
     assert_one(load_error(path), path, None, None, "file holds no rows")
-
-
-def test_non_utf8_bytes(tmp_path):
-    path = tmp_path / "latin.jsonl"
-    path.write_bytes(b'{"text": "ok", "label": "ALLOW"}\n{"text": "caf\xe9", "label": "ALLOW"}\n')
-    assert_one(load_error(path), path, 2, None, "not UTF-8 text")
 
 
 # ---------------------------------------------------------------- the generator
@@ -168,21 +130,6 @@ def test_non_utf8_bytes(tmp_path):
 @pytest.fixture(scope="module")
 def rows2000():
     return generate(2000, seed=0)
-
-
-def test_same_seed_same_rows_and_a_prefix_does_not_depend_on_n():
-    assert generate(60, seed=7) == generate(60, seed=7)
-    assert generate(60, seed=7) != generate(60, seed=8)
-    assert generate(100, seed=7)[:60] == generate(60, seed=7)
-
-
-def test_identical_across_processes_with_other_hash_seeds():
-    code = ("import json; from campaign.tasks.classify.datagen import generate; "
-            "print(json.dumps(generate(40, seed=3, focus_facets=['DENY']), ensure_ascii=False))")
-    env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONHASHSEED": "4321"}
-    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=REPO, capture_output=True, text=True,
-                         encoding="utf-8", check=True).stdout
-    assert json.loads(out) == generate(40, seed=3, focus_facets=["DENY"])
 
 
 def test_rows_validate_and_texts_are_distinct(rows2000):

@@ -1,15 +1,10 @@
 """The seeded teacher-data generator: determinism, schema, modifiers and distribution."""
 from __future__ import annotations
 
-import json
 import math
-import os
 import random
 import re
 import statistics
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
@@ -17,28 +12,11 @@ from campaign.tasks.hidden_params.datagen import LEXICON, MODIFIER_SCALE, Part, 
 from campaign.tasks.hidden_params.datagen.generator import _targets
 from campaign.tasks.hidden_params.schema import DIMS, detect_lang, validate_rows
 
-REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
 def rows500():
     return generate(500, seed=0)
-
-
-def test_same_seed_same_rows_and_different_seed_differs():
-    assert generate(60, seed=7) == generate(60, seed=7)
-    assert generate(60, seed=7) != generate(60, seed=8)
-    # A prefix of a longer run is the shorter run: rows do not depend on n.
-    assert generate(100, seed=7)[:60] == generate(60, seed=7)
-
-
-def test_identical_across_processes_with_other_hash_seeds():
-    code = ("import json; from campaign.tasks.hidden_params.datagen import generate; "
-            "print(json.dumps(generate(40, seed=3, focus_dims=['nostalgia', 'warmth']), ensure_ascii=False))")
-    env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONHASHSEED": "12345"}
-    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=REPO, capture_output=True,
-                         text=True, encoding="utf-8", check=True).stdout
-    assert json.loads(out) == generate(40, seed=3, focus_dims=["nostalgia", "warmth"])
 
 
 def test_rows_match_schema_exactly(rows500):

@@ -3,9 +3,6 @@ bank generator, and the baselines on generated rows."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -16,8 +13,9 @@ from campaign.tasks.mcq import MCQTask
 from campaign.tasks.mcq.datagen import DISTRACTORS, EXPLANATIONS, FOCUS_SHARE, QUESTIONS, SUBJECTS, WORDS, generate
 from campaign.tasks.mcq.schema import row_id
 from campaign.tasks.rows import DataValidationError
+from row_problems import assert_one
+from row_problems import load_error as _load_error
 
-REPO = Path(__file__).resolve().parents[2]
 TASK = MCQTask()
 Q = "Which of these is a food?"
 CHOICES = ["dog", "apple", "red", "park"]
@@ -36,24 +34,8 @@ def row(**fields) -> dict:
     return {k: v for k, v in {**base, **fields}.items() if v is not ...}
 
 
-def load_error(path: Path, task: MCQTask = TASK) -> DataValidationError:
-    with pytest.raises(DataValidationError) as info:
-        load_rows(path, task)
-    return info.value
-
-
-def assert_one(err: DataValidationError, path: Path, row_number, field, fragment: str) -> None:
-    """The single problem names file, row and field, in err.problems and in the message."""
-    assert len(err.problems) == 1, err.problems
-    p = err.problems[0]
-    assert (p.file, p.row, p.field) == (str(path), row_number, field)
-    assert fragment in p.message, p.message
-    text = str(err)
-    assert str(path) in text and fragment in text
-    if row_number is not None:
-        assert f"row {row_number}" in text
-    if field is not None:
-        assert f"field {field!r}" in text
+def load_error(path: Path, task=TASK) -> DataValidationError:
+    return _load_error(path, task)
 
 
 def bad(tmp_path: Path, raw, task: MCQTask = TASK, name: str = "bad.jsonl"):
@@ -226,47 +208,11 @@ def test_every_problem_of_a_file_is_reported_at_once(tmp_path):
     assert [(p.row, p.field) for p in err.problems] == [(1, "question"), (1, "answer"), (2, None), (3, "choices")]
 
 
-def test_a_broken_json_line(tmp_path):
-    path = write_jsonl(tmp_path / "b.jsonl", [row(), '{"question": "oops", "choices": '])
-    assert_one(load_error(path), path, 2, None, "broken JSON line")
-
-
-def test_an_empty_file_and_a_file_of_blank_lines(tmp_path):
-    empty = tmp_path / "empty.jsonl"
-    empty.write_bytes(b"")
-    assert_one(load_error(empty), empty, None, None, "file is empty")
-    blank = tmp_path / "blank.jsonl"
-    blank.write_text("\n\n", encoding="utf-8")
-    assert_one(load_error(blank), blank, None, None, "file is empty")
-
-
-def test_non_utf8_bytes(tmp_path):
-    path = tmp_path / "latin.jsonl"
-    good = json.dumps(row()).encode()
-    path.write_bytes(good + b"\n" + good.replace(b"apple", b"caf\xe9") + b"\n")
-    assert_one(load_error(path), path, 2, None, "not UTF-8 text")
-
-
 # ---------------------------------------------------------------- the question bank generator
 
 @pytest.fixture(scope="module")
 def rows400():
     return generate(400, seed=0)
-
-
-def test_same_seed_same_rows_and_a_prefix_does_not_depend_on_n():
-    assert generate(60, seed=7) == generate(60, seed=7)
-    assert generate(60, seed=7) != generate(60, seed=8)
-    assert generate(100, seed=7)[:60] == generate(60, seed=7)
-
-
-def test_identical_across_processes_with_other_hash_seeds():
-    code = ("import json; from campaign.tasks.mcq.datagen import generate; "
-            "print(json.dumps(generate(40, seed=3, focus_facets=['colors']), ensure_ascii=False))")
-    env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONHASHSEED": "4321"}
-    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=REPO, capture_output=True, text=True,
-                         encoding="utf-8", check=True).stdout
-    assert json.loads(out) == generate(40, seed=3, focus_facets=["colors"])
 
 
 def test_every_row_validates_and_questions_are_distinct(rows400):
