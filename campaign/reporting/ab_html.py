@@ -73,6 +73,12 @@ def _p(p) -> str:
     return "—" if v is None else "< 0.0001" if v < 1e-4 else f"{v:.3g}"
 
 
+def _p_is(p) -> str:
+    """``p = 0.03`` or ``p < 0.0001``."""
+    text = _p(p)
+    return f"p {text}" if text.startswith("<") else f"p = {text}"
+
+
 # -- sections ----------------------------------------------------------------------------------
 
 def _header(record: dict) -> str:
@@ -121,7 +127,7 @@ def _test(record: dict) -> str:
     t = record.get("mcnemar") or {}
     rows = (f"{t.get('discordant')} discordant rows (only B right {t.get('only_b_right')}, only A right "
             f"{t.get('only_a_right')})" if t.get("binary") else f"{t.get('discordant')} rows with unequal errors")
-    line = (f"<p class='line'><b>{esc(t.get('test') or '—')}: p = {esc(_p(t.get('p_value')))}</b> on {esc(rows)}. "
+    line = (f"<p class='line'><b>{esc(t.get('test') or '—')}: {esc(_p_is(t.get('p_value')))}</b> on {esc(rows)}. "
             f"Mean per-row error A {esc(_value(t.get('error_a')))} → B {esc(_value(t.get('error_b')))} "
             f"(B − A {_delta(t.get('diff'), 'min')}, interval [{esc(_signed(t.get('low')))}, "
             f"{esc(_signed(t.get('high')))}]).</p><p class='muted'>{esc(t.get('label') or '')}; an invalid output "
@@ -258,10 +264,12 @@ def ab_summary_html(ab: dict | None, href: str) -> str:
              _delta(h["diff"], h.get("mode"), h["metric"]), f"[{_signed(h['low'])}, {_signed(h['high'])}]"]
             for h in ab.get("headline") or []]
     t = ab.get("mcnemar") or {}
-    line = (f"{esc(t.get('test', ''))}: p = {esc(_p(t.get('p_value')))} on {esc(t.get('discordant'))} discordant "
+    line = (f"{esc(t.get('test', ''))}: {esc(_p_is(t.get('p_value')))} on {esc(t.get('discordant'))} discordant "
             f"rows (only B right {esc(t.get('only_b_right'))}, only A right {esc(t.get('only_a_right'))})")
     level = f"{100 * (ab.get('settings') or {}).get('confidence', 0.95):.0f}% interval"
     return (f"<p class='line'>{esc(ab.get('verdict') or '')}</p><p class='muted'>{line}</p>"
             + table(["metric", f"A: {_name(ab, 'a')}", f"B: {_name(ab, 'b')}", "B − A", level], rows, {1, 2, 3})
-            + f"<p>Per-class metrics, both confusion matrices, latency and every row where they disagree: "
+            + f"<p>Per-{esc((ab.get('settings') or {}).get('facet_kind') or 'facet')} metrics, "
+              f"{'both confusion matrices, ' if 'confusion_matrix' in ((ab.get('a') or {}).get('tables') or {}) else ''}"
+              f"latency and every row where they disagree: "
               f"<a href=\"{esc(href)}\">{esc(href)}</a></p>")

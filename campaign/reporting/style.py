@@ -35,5 +35,5 @@ pre.mono{white-space:pre-wrap;overflow-wrap:anywhere;margin:4px 0;color:#5c1a14}
 .row{display:flex;flex-wrap:wrap;gap:8px 32px;align-items:flex-start}.row>div{min-width:0}.grow{flex:1 1 360px}
 details summary{cursor:pointer}table.gate{table-layout:fixed}table.gate th:nth-child(1){width:22%}
 table.gate th:nth-child(2){width:8%}table.gate th:nth-child(3),table.gate th:nth-child(4){width:9%}
-table.gate th:nth-child(5){width:15%}
+table.gate th:nth-child(5){width:15%}table.gate td{overflow-wrap:anywhere}
 """
