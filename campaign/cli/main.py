@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from campaign.config import load_config, merge, parse_overrides
-from campaign.core.errors import CampaignStopped, ConfigError, SearchInterrupted
+from campaign.core.errors import CampaignStopped, ConfigError, SearchInterrupted, StudyStorageError
 from campaign.reporting.publish import PublishError
 from campaign.tasks.rows import DataValidationError
 
@@ -313,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         return args.func(args)
-    except (ConfigError, DataValidationError, FileNotFoundError, PublishError) as err:
+    except (ConfigError, DataValidationError, FileNotFoundError, PublishError, StudyStorageError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except (CampaignStopped, SearchInterrupted) as err:

@@ -11,3 +11,7 @@ class CampaignStopped(RuntimeError):
 
 class SearchInterrupted(RuntimeError):
     """The Tune run stopped before every trial ended (Ctrl-C); its folder is restorable."""
+
+
+class StudyStorageError(RuntimeError):
+    """The Optuna study file is locked by another process, damaged, or missing; the message names the file."""
