@@ -35,6 +35,7 @@ from campaign.engine.runner import run_search, start_ray
 from campaign.reporting.decision_log import render_decision_log
 from campaign.reporting.snapshot import (copy_best_adapter, orchestration_overhead, strict_json, trial_records,
                                          write_snapshot)
+from campaign.tracking.optuna_study import check_storage, study_path
 from campaign.tracking.wandb_mode import resolve_wandb_mode, worker_env
 from campaign.tracking.weave_check import check_weave
 
@@ -62,6 +63,9 @@ def _start_folder(cfg, folder: Path) -> dict:
 def resume_campaign(folder: Path, cycles: int | None = None, verbose: bool = False) -> dict:
     """Continue the campaign in ``folder`` where it stopped; ``cycles`` may raise its cycle count."""
     state = load_state(folder)
+    stored = study_path(folder)
+    if stored.exists():  # locked or damaged: stop here, before Ray and before any trial, and leave it as it is
+        check_storage(stored, write=True)
     overrides = {"results_dir": str(Path(folder).resolve().parent), "cycles": {"count": cycles or
                                                                               state["config"]["cycles"]["count"]}}
     config = _anchored(state["config"], Path(state.get("cwd") or "."))
@@ -158,7 +162,8 @@ def _run_cycle(ctx, cycle: int, previous: dict | None) -> dict:
     _print_plan(cfg, plan)
     t = time.time()
     workers = data.for_workers(cfg.data.base_size, ctx["eval_rows"], plan.get("train_seed", cfg.train.seed))
-    grid, statuses = run_search(ctx["session"], cycle, folder, workers, plan["seeding"], ctx["wandb_mode"])
+    grid, statuses = run_search(ctx["session"], cycle, folder, workers, plan["seeding"], ctx["wandb_mode"],
+                                  plan["data_version"])
     ctx.setdefault("search_wall", {})[cycle] = (time.time() - t, cs is not None)  # cs: resumed mid-search
     console.print(f"  search finished in {time.time() - t:.0f}s")
     return _finish(ctx, cycle, plan, data, previous, trial_records(grid, list(plan["seeding"]["space"]), statuses))

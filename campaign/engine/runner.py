@@ -173,20 +173,31 @@ def _print_ray_locations(cfg) -> None:
     console.print(f"  {ray_logs_note(cfg.results_path())}", soft_wrap=True)
 
 
-def _searcher(cfg, seeding: dict):
-    """OptunaSearch over the cycle's space: the seeding's points run first, its carried trials are told as known."""
+def _searcher(cfg, seeding: dict, study: dict):
+    """OptunaSearch over the cycle's space on its stored study (``study``: path, name, attrs, key metrics).
+
+    The seeding's points run first; its carried trials are told as known, marked with the trial they came from.
+    """
     import optuna
-    from ray.tune.search.optuna import OptunaSearch
+
+    from campaign.engine.optuna_search import CampaignOptunaSearch
+    from campaign.tracking.optuna_study import open_storage
+    from trainables import trial_name
 
     s = cfg.search
     sampler = (optuna.samplers.TPESampler(n_startup_trials=s.n_startup_trials, seed=s.seed, multivariate=True,
                                           constant_liar=True)
                if s.sampler == "tpe" else optuna.samplers.RandomSampler(seed=s.seed))
-    space = OptunaSearch.convert_search_space(tune_space(seeding["space"]))
-    points = [optuna_point(p) for p in seeding["points"]] or None
-    searcher = OptunaSearch(space=space, metric=s.metric, mode=s.mode, sampler=sampler, points_to_evaluate=points)
+    space = CampaignOptunaSearch.convert_search_space(tune_space(seeding["space"]))
+    # points beyond num_samples would never run; enqueued, they would stay in the stored study as WAITING
+    points = [optuna_point(p) for p in seeding["points"][:s.num_samples]] or None
+    searcher = CampaignOptunaSearch(space=space, metric=s.metric, mode=s.mode, sampler=sampler,
+                                    points_to_evaluate=points, storage=open_storage(study["path"], create=True),
+                                    study_name=study["name"], study_path=study["path"], attrs=study["attrs"],
+                                    key_metrics=study["key_metrics"], trial_namer=trial_name)
     for known in seeding["carried"]:
-        searcher.add_evaluated_point(optuna_point(known["config"]), known["value"])
+        searcher.add_carried(optuna_point(known["config"]), known["value"],
+                             f"cycle{study['attrs']['cycle'] - 1}-trial{known['trial']}-{known['trial_id']}")
     return searcher
 
 
@@ -208,7 +219,7 @@ def _trainable(static: dict):
 
 
 def _new_tuner(cfg, cycle: int, static: dict, folder: Path, concurrency: int, seeding: dict, callbacks: list,
-               verbose: bool = False):
+               study: dict, verbose: bool = False):
     from ray import tune
 
     from campaign.engine.ray_output import tune_verbosity
@@ -216,7 +227,7 @@ def _new_tuner(cfg, cycle: int, static: dict, folder: Path, concurrency: int, se
 
     return tune.Tuner(
         _trainable(static),
-        tune_config=tune.TuneConfig(search_alg=_searcher(cfg, seeding), scheduler=_scheduler(cfg),
+        tune_config=tune.TuneConfig(search_alg=_searcher(cfg, seeding, study), scheduler=_scheduler(cfg),
                                     num_samples=cfg.search.num_samples, max_concurrent_trials=concurrency,
                                     trial_name_creator=functools.partial(trial_name, cycle=cycle)),
         run_config=tune.RunConfig(name="tune", storage_path=str(folder.resolve()), callbacks=callbacks,
@@ -257,7 +268,45 @@ def trial_statuses(tune_dir: Path) -> dict[str, str]:
     return {t.trial_id: t.status for t in ExperimentAnalysis(str(Path(tune_dir).resolve())).trials}
 
 
-def run_search(session: RaySession, cycle: int, folder: Path, data: dict, seeding: dict, wandb_mode: str):
+def _study_spec(cfg, cycle: int, folder: Path, data_version: str) -> dict:
+    """Where and under which name cycle ``cycle``'s Optuna study is stored, and what its trials carry."""
+    from campaign.tracking.optuna_study import study_name, study_path
+
+    spec = cfg.task.instance().spec
+    keys = dict.fromkeys([cfg.search.metric, f"valid/{spec.primary}", f"eval/{spec.primary}",
+                          f"eval/{spec.valid_rate}"])
+    return {"path": study_path(folder.parent), "name": study_name(cfg.name, cycle), "key_metrics": tuple(keys),
+            "attrs": {"campaign": cfg.name, "cycle": cycle, "data_version": data_version,
+                      "metric": cfg.search.metric, "mode": cfg.search.mode}}
+
+
+def _fresh_study(study: dict) -> None:
+    """A new search of a cycle starts on an empty study; one left by a search Tune never saved is dropped."""
+    from campaign.tracking.optuna_study import delete_study_if_present, open_storage
+
+    storage = open_storage(study["path"], create=True)
+    dropped = delete_study_if_present(storage, study["name"])
+    storage.remove_session()
+    if dropped:
+        console.print(f"  {study['name']}: dropped its {dropped} stored trial(s) from a search Tune never saved; "
+                      "the search starts again")
+
+
+def _print_study(study: dict, tune_ids) -> None:
+    """The stored study against Tune's trials: each exactly once, none left open."""
+    from campaign.tracking.optuna_study import verify_study
+
+    check = verify_study(study["path"], study["name"], tune_ids)
+    carried = f" (+{check['carried']} carried from the previous cycle)" if check["carried"] else ""
+    console.print(f"  Optuna study {study['name']}: {check['trials']} trials{carried} in {study['path']}",
+                  soft_wrap=True)
+    problems = {k: check[k] for k in ("missing", "extra", "duplicated", "open") if check[k]}
+    if problems:
+        console.print(f"  [yellow]warning:[/] the stored study and Tune's trials differ: {problems}")
+
+
+def run_search(session: RaySession, cycle: int, folder: Path, data: dict, seeding: dict, wandb_mode: str,
+               data_version: str = ""):
     """Run cycle ``cycle``'s search, or restore it from ``folder``/tune after a crash; return (grid, statuses)."""
     import ray
     from ray import tune
@@ -267,20 +316,23 @@ def run_search(session: RaySession, cycle: int, folder: Path, data: dict, seedin
               "model_files_ref": session.files_ref, "train_storage": str((folder / "train").resolve()), "cycle": cycle,
               "local_ray": getattr(session, "local", False)}
     tune_dir = folder / "tune"
+    study = _study_spec(cfg, cycle, folder, data_version)
     if tune.Tuner.can_restore(str(tune_dir.resolve())):
         console.print(f"  restoring the interrupted search from {tune_dir}")
         tuner = tune.Tuner.restore(str(tune_dir.resolve()), trainable=_trainable(static), resume_errored=True)
         _restored_console(tuner, cfg, cycle, folder, getattr(session, "verbose", False))
     else:
-        callbacks = wandb_callbacks(cfg, wandb_mode, f"{cfg.name}-cycle{cycle}", folder)
+        callbacks = wandb_callbacks(cfg, wandb_mode, study["name"], folder)  # W&B group = Optuna study
         verbose = getattr(session, "verbose", False)
         callbacks = _with_console(callbacks, cfg, cycle, folder, verbose)
-        tuner = _new_tuner(cfg, cycle, static, folder, session.concurrency, seeding, callbacks, verbose)
+        _fresh_study(study)
+        tuner = _new_tuner(cfg, cycle, static, folder, session.concurrency, seeding, callbacks, study, verbose)
     try:
         grid = tuner.fit()
     finally:  # Ray's session logs (worker output included) kept with the campaign, also when interrupted
         save_ray_logs(folder.parent)
     statuses = trial_statuses(tune_dir)
+    _print_study(study, statuses)
     unfinished = [t for t, s in statuses.items() if s not in ("TERMINATED", "ERROR")]
     if unfinished or len(statuses) < cfg.search.num_samples:
         raise SearchInterrupted(f"cycle {cycle}: {len(statuses) - len(unfinished)} of {cfg.search.num_samples} "

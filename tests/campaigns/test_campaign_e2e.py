@@ -306,3 +306,46 @@ def test_real_report_renders_in_headless_chromium(campaign_run):
     data = png.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and int.from_bytes(data[16:20], "big") == 1280
     assert len(data) > 50_000  # a page with charts and tables, not a blank one
+
+
+def _tensorboard_runs(root: Path):
+    """What `tensorboard --logdir root` loads, through TensorBoard's own event reader."""
+    from tensorboard.backend.event_processing.event_multiplexer import EventMultiplexer
+
+    mux = EventMultiplexer(size_guidance={"scalars": 0})  # 0: keep every event
+    mux.AddRunsFromDirectory(str(root))
+    mux.Reload()
+    return mux
+
+
+def test_one_id_finds_a_trial_in_tune_optuna_tensorboard_and_wandb(campaign_run):
+    """Tune's trial name is the Optuna trial's ``trial_name``, TensorBoard's run and the W&B run's name."""
+    from campaign.tracking.optuna_study import study_records, verify_study
+
+    root = campaign_run[0].parent
+    studies = {r["name"]: r for r in study_records(root / "optuna.db")}
+    assert set(studies) == {"e2e-cycle1", "e2e-cycle2"}
+    mux = _tensorboard_runs(root)
+    for cycle in (1, 2):
+        snap = json.loads((root / f"cycle_{cycle}" / "validation_snapshot.json").read_text())
+        names = {t["trial_id"]: f"cycle{cycle}-trial{t['trial']}-{t['trial_id']}" for t in snap["trials"]}
+        objective = {t["trial_id"]: t["metrics"]["valid/objective"] for t in snap["trials"]}
+        study = studies[f"e2e-cycle{cycle}"]
+        assert study["user_attrs"]["cycle"] == cycle and study["user_attrs"]["data_version"] == f"v{cycle}"
+        assert verify_study(root / "optuna.db", study["name"], names)["trials"] == 6
+        own = {t["user_attrs"]["trial_id"]: t for t in study["trials"] if "trial_id" in t["user_attrs"]}
+        assert {i: t["user_attrs"]["trial_name"] for i, t in own.items()} == names
+        assert {i: t["value"] for i, t in own.items()} == pytest.approx(objective)
+        assert all(t["user_attrs"]["data_version"] == f"v{cycle}" and "eval/mae_raw" in t["user_attrs"]
+                   for t in own.values() if t["user_attrs"]["eval/json_valid_rate"] > 0)
+        for trial_id, name in names.items():
+            [run] = [r for r in mux.Runs() if r.startswith(f"cycle_{cycle}/tune/{name}_")]
+            tags = mux.Runs()[run]["scalars"]
+            assert {t.split("/")[2] for t in tags if t.count("/") >= 3} >= {"valid", "eval", "train", "time"}
+            series = mux.Scalars(run, "ray/tune/valid/objective")
+            assert [e.step for e in series] == list(range(1, len(series) + 1)) and series
+            assert series[-1].value == pytest.approx(objective[trial_id], rel=1e-5)
+            [wandb_run] = (root / f"cycle_{cycle}" / "wandb").glob(f"offline-run-*-{trial_id}/run-{trial_id}.wandb")
+            record = wandb_run.read_bytes()  # wandb 0.31 has no Python reader; the run record holds these strings
+            assert name.encode() in record and study["name"].encode() in record  # run name; group = study name
+    assert len([r for r in mux.Runs() if "/tune/" in r]) == 12

@@ -177,3 +177,29 @@ def _without_ids(seeding: dict) -> dict:
     control = seeding.get("control") and {k: v for k, v in seeding["control"].items() if k != "of_trial_id"}
     return {**seeding, "carried": [{k: v for k, v in c.items() if k != "trial_id"} for c in seeding["carried"]],
             "control": control}
+
+
+def test_the_stored_optuna_study_holds_every_tune_trial_once_after_the_kill(runs):
+    """Each cycle's study in optuna.db: Tune's trials exactly once, none left open, as in the uninterrupted run."""
+    from campaign.tracking.optuna_study import study_records, verify_study
+
+    straight, killed, _, log = runs
+    own = {}
+    for folder in (straight, killed):
+        studies = {r["name"]: r for r in study_records(folder / "optuna.db")}
+        assert set(studies) == {"resume-cycle1", "resume-cycle2"}
+        for cycle in (1, 2):
+            trials = _snapshot(folder, cycle)["trials"]
+            check = verify_study(folder / "optuna.db", f"resume-cycle{cycle}", [t["trial_id"] for t in trials])
+            assert (check["trials"], check["missing"], check["extra"], check["duplicated"], check["open"]) == \
+                (3, [], [], [], []), (folder.name, cycle, check)
+            stored = {t["user_attrs"]["trial_id"]: t for t in studies[f"resume-cycle{cycle}"]["trials"]
+                      if "trial_id" in t["user_attrs"]}
+            assert all(stored[t["trial_id"]]["state"] == "COMPLETE" and stored[t["trial_id"]]["value"] ==
+                       pytest.approx(t["metrics"]["valid/objective"]) for t in trials)
+            # the order Optuna asked in, and what it proposed, match the run that was never killed
+            own[folder, cycle] = [(t["params"], t["value"]) for t in sorted(stored.values(), key=lambda t: t["number"])]
+    for cycle in (1, 2):
+        a, b = own[straight, cycle], own[killed, cycle]
+        assert [p for p, _ in a] == [p for p, _ in b] and [v for _, v in a] == pytest.approx([v for _, v in b])
+    assert "Optuna study resume-cycle1: 3 trials" in log and "the stored study and Tune's trials differ" not in log
