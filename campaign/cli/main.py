@@ -94,13 +94,22 @@ def cmd_status(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from campaign.reporting.report import write_report
     from campaign.decide.state import load_view
+    from campaign.reporting.report import write_report
+    from campaign.reporting.search_section import search_view
 
     out = Path(args.out) if args.out else Path(args.folder) / "report.html"
-    path = write_report(load_view(Path(args.folder)), out)
+    view = load_view(Path(args.folder))
+    view["search"] = search_view(args.folder)  # each cycle's stored Optuna study (or why there is none)
+    path = write_report(view, out)
     print(f"wrote {path} (self-contained; open it in any browser)")
     return 0
+
+
+def cmd_dashboard(args) -> int:
+    from campaign.tracking.dashboard import serve
+
+    return serve(Path(args.folder), host=args.host, port=args.port)
 
 
 def cmd_validate(args) -> int:
@@ -251,6 +260,13 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("folder")
     rep.add_argument("--out", help="output file (default: <folder>/report.html)")
     rep.set_defaults(func=cmd_report)
+    dash = sub.add_parser("dashboard", help="open the campaign's Optuna studies in optuna-dashboard "
+                                            "(needs the dashboard extra)")
+    dash.add_argument("folder", help="the campaign folder, e.g. results/default (its optuna.db)")
+    dash.add_argument("--host", default="127.0.0.1",
+                      help="address to listen on (default 127.0.0.1: this machine only; the dashboard has no login)")
+    dash.add_argument("--port", type=int, default=8080, help="port to listen on (default 8080)")
+    dash.set_defaults(func=cmd_dashboard)
     pub = sub.add_parser("publish", help="upload a dataset version or the promoted adapter to the Hugging Face Hub "
                                          "(a dry run unless --submit)")
     pub.add_argument("what", choices=["dataset", "adapter"])

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import sqlite3
+import warnings
 from pathlib import Path
 
 from campaign.core.errors import StudyStorageError
@@ -176,6 +177,8 @@ def param_importances(path, name: str) -> dict:
     import optuna
 
     storage = open_storage(path, read_only=True)
+    quiet = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # the scratch study would log "A new study created"
     try:
         study = optuna.load_study(study_name=name, storage=storage)
         own = [t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
@@ -185,12 +188,19 @@ def param_importances(path, name: str) -> dict:
         scratch = optuna.create_study(direction=study.direction)
         scratch.add_trials(own)
         evaluator = optuna.importance.PedAnovaImportanceEvaluator()  # Optuna 5's default, named for the record
-        values = optuna.importance.get_param_importances(scratch, evaluator=evaluator)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            values = optuna.importance.get_param_importances(scratch, evaluator=evaluator)
+        equal = [str(w.message) for w in caught if "will be equal" in str(w.message)]
+        if equal:  # e.g. tied values: the evaluator's shares would be uniform, which says nothing
+            return {"error": f"{type(evaluator).__name__} over {len(own)} trials cannot tell the parameters "
+                             f"apart: {equal[0]}"}
         return {"importances": {k: float(v) for k, v in values.items()}, "evaluator": type(evaluator).__name__,
                 "trials": len(own)}
     except (ValueError, RuntimeError, ZeroDivisionError) as err:  # e.g. every trial with the same value
         return {"error": f"{type(err).__name__}: {err}"}
     finally:
+        optuna.logging.set_verbosity(quiet)
         storage.remove_session()
 
 
