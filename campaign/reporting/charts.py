@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from html import escape
 
-__all__ = ["PALETTE", "num", "fmt", "text_width", "heat_colour", "legend", "bar_chart",
+__all__ = ["PALETTE", "num", "fmt", "short_num", "text_width", "nice_range", "heat_colour", "legend", "bar_chart",
            "grouped_bar_chart", "heatmap"]
 
 # Tableau-10: distinguishable, and still readable in grey scale.
@@ -73,6 +73,30 @@ def _nice_max(value: float) -> float:
 
 def _tick_label(v: float) -> str:
     return f"{v:g}"
+
+
+def short_num(v: float) -> str:
+    """A compact tick label: ``5e-4`` for learning-rate-sized numbers, ``0.25`` or ``12`` otherwise."""
+    if v != 0 and not 1e-2 <= abs(v) < 1e5:
+        mantissa, exponent = f"{v:.1e}".split("e")
+        return f"{mantissa.removesuffix('.0')}e{int(exponent)}"
+    return f"{v:.3g}"
+
+
+def nice_range(lo: float, hi: float, count: int = 4) -> tuple[float, float, list[float]]:
+    """An axis range widened to round ticks (steps of 1, 2, 2.5 or 5 × 10^k) around ``lo``..``hi``.
+
+    Unlike ``_nice_max`` it need not start at 0: a search objective lives in a narrow band.
+    """
+    if hi - lo <= 0:  # one value (or none): a band of ±5% (±1 around 0) so the dot sits mid-axis
+        pad = abs(lo) * 0.05 or 1.0
+        lo, hi = lo - pad, hi + pad
+    raw = (hi - lo) / count
+    base = 10 ** math.floor(math.log10(raw))
+    step = next(m * base for m in (1, 2, 2.5, 5, 10) if m * base >= raw * (1 - 1e-9))
+    lo_t, hi_t = math.floor(lo / step + 1e-9) * step, math.ceil(hi / step - 1e-9) * step
+    ticks = [round(lo_t + i * step, 12) for i in range(round((hi_t - lo_t) / step) + 1)]
+    return ticks[0], ticks[-1], ticks
 
 
 def heat_colour(t: float) -> str:

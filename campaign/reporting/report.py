@@ -23,6 +23,7 @@ from campaign.reporting.html_parts import badge as _badge
 from campaign.reporting.html_parts import esc as _e
 from campaign.reporting.html_parts import section as _section
 from campaign.reporting.html_parts import table as _table
+from campaign.reporting.search_section import search_section_html
 from campaign.reporting.style import CSS as _CSS
 from campaign.tasks.base import TaskSpec, task_or_default
 
@@ -331,14 +332,19 @@ def _ab(view: dict) -> str:
     return _section("ab", "Promoted vs base model (A/B)", ab_summary_html(view.get("ab"), view.get("ab_href") or ""))
 
 
+def _search(view: dict) -> str:
+    """Each cycle's Optuna study (history, importances, slices); a missing study is one muted line."""
+    return _section("search", "Search: history, importances, slices", search_section_html(view.get("search")))
+
+
 # -- public API -------------------------------------------------------------------------------
 
 def render_report(view: dict) -> str:
     """The whole report as one HTML string (UTF-8, no external resources, no JavaScript)."""
     scale, done = _scale(view), _finished(view)
     sections = [_summary(view), _focus(view), _baselines(view), _gates(view), _ab(view), _hard_facets(view),
-                *(_trials(c, view, scale) for c in done), _hard_cases(view)]
-    ids = ["summary", "focus", "baselines", "gates", "ab", "hard-facets",
+                _search(view), *(_trials(c, view, scale) for c in done), _hard_cases(view)]
+    ids = ["summary", "focus", "baselines", "gates", "ab", "hard-facets", "search",
            *(f"trials-cycle-{c.get('cycle')}" for c in done), "hard-cases"]
     nav = "<nav>" + "".join(f'<a href="#{_e(i)}">{_e(i)}</a>' for i in ids) + "</nav>"
     title = f"Campaign {view.get('campaign') or '—'}"
