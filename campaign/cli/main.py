@@ -79,6 +79,8 @@ def _finished(folder: Path, state: dict) -> int:
                                   f"in {Path(folder) / 'promoted'}" if promoted else "nothing"))
     console.print(f"results: {Path(folder).resolve()}")
     console.print(f"report:  campaign report {folder}", soft_wrap=True)
+    console.print(f"studies: campaign dashboard {folder}  (each cycle's Optuna study in optuna-dashboard)",
+                  soft_wrap=True)
     # Tune's own hint (quiet: not printed) points at Ray's staging folder; the event files are here.
     console.print(f"trials in TensorBoard: tensorboard --logdir {Path(folder).resolve()}", soft_wrap=True)
     return 0

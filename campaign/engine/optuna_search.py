@@ -14,8 +14,10 @@ Two additions to the library's searcher, both through its own hooks:
 """
 from __future__ import annotations
 
+import warnings
 from types import SimpleNamespace
 
+import optuna
 from ray.tune.search.optuna import OptunaSearch
 
 from campaign.tracking.optuna_study import key_metric_attrs, restore_snapshot, snapshot_bytes
@@ -39,11 +41,12 @@ class CampaignOptunaSearch(OptunaSearch):
         super().__init__(*args, **kwargs)
         for key, value in self._attrs.items():
             self._ot_study.set_user_attr(key, value)
+        with warnings.catch_warnings():  # experimental in Optuna 5; the dashboard then says valid/objective
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            self._ot_study.set_metric_names([self._metric])
 
     def add_carried(self, parameters: dict, value: float, carried_from: str) -> None:
         """A previous cycle's trial told as known, marked as carried (it has no Tune trial in this cycle)."""
-        import optuna
-
         trial = optuna.trial.create_trial(state=optuna.trial.TrialState.COMPLETE, value=value, params=parameters,
                                           distributions=self._space, user_attrs={"carried_from": carried_from})
         self._ot_study.add_trial(trial)

@@ -117,12 +117,12 @@ def search_section_html(search: dict | None) -> str:
     cycles = search["cycles"]
     metric = esc(cycles[0].get("metric") or "the objective")
     carried = sum(c.get("carried", 0) for c in cycles)
+    left_out = ("" if not carried else " only: " + (f"the {carried} trials carried over from a previous cycle are"
+                                                     if carried != 1 else "the one trial carried over from a "
+                                                     "previous cycle is") + " left out, because their values were "
+                "measured on the previous cycle's data and do not compare with this cycle's")
     intro = (f"<p class='sub'>One Optuna study per cycle, read from <code>{esc(search.get('path'))}</code>. "
-             "The plots show each cycle's own trials only: "
-             + (f"the {carried} trials carried over from a previous cycle are" if carried != 1 else
-                "the one trial carried over from a previous cycle is")
-             + " left out, because their values were measured on the previous cycle's data and do not compare "
-             "with this cycle's.</p>")
+             f"The plots show each cycle's own trials{left_out}.</p>")
     history = (f"<h3>Optimization history</h3><p class='line muted'>Each trial's {metric} in the order the search "
                "asked for it, one panel per cycle on a shared y axis. The dark step line is the best value so far; "
                "hollow markers on the axis are trials that failed or were pruned (no value).</p>"

@@ -80,6 +80,8 @@ def test_stored_trials_carry_tune_id_name_cycle_data_version_and_key_metrics(tmp
     _tell(searcher, "abc12_00000", "1_train_lr=0.002", 5.0)
     [record] = study_records(study["path"])
     assert record["name"] == "demo-cycle2" and record["direction"] == "minimize"
+    assert optuna.load_study(study_name="demo-cycle2", storage=f"sqlite:///{study['path']}").metric_names == [
+        "valid/objective"]  # what optuna-dashboard labels the objective with
     assert record["user_attrs"] == {"campaign": "demo", "cycle": 2, "data_version": "v2",
                                     "metric": "valid/objective", "mode": "min"}
     [trial] = record["trials"]
