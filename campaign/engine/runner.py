@@ -176,23 +176,30 @@ def _print_ray_locations(cfg) -> None:
 def _searcher(cfg, seeding: dict, study: dict):
     """OptunaSearch over the cycle's space on its stored study (``study``: path, name, attrs, key metrics).
 
-    The seeding's points run first; its carried trials are told as known, marked with the trial they came from.
+    A new search starts on an empty study: one left by an earlier search of the cycle that Tune never saved is
+    dropped first. The seeding's points run first; its carried trials are told as known, marked with the trial
+    they came from.
     """
     import optuna
 
     from campaign.engine.optuna_search import CampaignOptunaSearch
-    from campaign.tracking.optuna_study import open_storage
+    from campaign.tracking.optuna_study import delete_study_if_present, open_storage
     from trainables import trial_name
 
     s = cfg.search
     sampler = (optuna.samplers.TPESampler(n_startup_trials=s.n_startup_trials, seed=s.seed, multivariate=True,
                                           constant_liar=True)
                if s.sampler == "tpe" else optuna.samplers.RandomSampler(seed=s.seed))
+    storage = open_storage(study["path"], create=True)
+    dropped = delete_study_if_present(storage, study["name"])
+    if dropped:
+        console.print(f"  {study['name']}: dropped its {dropped} stored trial(s) from a search Tune never saved; "
+                      "the search starts again")
     space = CampaignOptunaSearch.convert_search_space(tune_space(seeding["space"]))
     # points beyond num_samples would never run; enqueued, they would stay in the stored study as WAITING
     points = [optuna_point(p) for p in seeding["points"][:s.num_samples]] or None
     searcher = CampaignOptunaSearch(space=space, metric=s.metric, mode=s.mode, sampler=sampler,
-                                    points_to_evaluate=points, storage=open_storage(study["path"], create=True),
+                                    points_to_evaluate=points, storage=storage,
                                     study_name=study["name"], study_path=study["path"], attrs=study["attrs"],
                                     key_metrics=study["key_metrics"], trial_namer=trial_name)
     for known in seeding["carried"]:
@@ -280,18 +287,6 @@ def _study_spec(cfg, cycle: int, folder: Path, data_version: str) -> dict:
                       "metric": cfg.search.metric, "mode": cfg.search.mode}}
 
 
-def _fresh_study(study: dict) -> None:
-    """A new search of a cycle starts on an empty study; one left by a search Tune never saved is dropped."""
-    from campaign.tracking.optuna_study import delete_study_if_present, open_storage
-
-    storage = open_storage(study["path"], create=True)
-    dropped = delete_study_if_present(storage, study["name"])
-    storage.remove_session()
-    if dropped:
-        console.print(f"  {study['name']}: dropped its {dropped} stored trial(s) from a search Tune never saved; "
-                      "the search starts again")
-
-
 def _print_study(study: dict, tune_ids) -> None:
     """The stored study against Tune's trials: each exactly once, none left open."""
     from campaign.tracking.optuna_study import verify_study
@@ -306,7 +301,7 @@ def _print_study(study: dict, tune_ids) -> None:
 
 
 def run_search(session: RaySession, cycle: int, folder: Path, data: dict, seeding: dict, wandb_mode: str,
-               data_version: str = ""):
+               data_version: str):
     """Run cycle ``cycle``'s search, or restore it from ``folder``/tune after a crash; return (grid, statuses)."""
     import ray
     from ray import tune
@@ -325,7 +320,6 @@ def run_search(session: RaySession, cycle: int, folder: Path, data: dict, seedin
         callbacks = wandb_callbacks(cfg, wandb_mode, study["name"], folder)  # W&B group = Optuna study
         verbose = getattr(session, "verbose", False)
         callbacks = _with_console(callbacks, cfg, cycle, folder, verbose)
-        _fresh_study(study)
         tuner = _new_tuner(cfg, cycle, static, folder, session.concurrency, seeding, callbacks, study, verbose)
     try:
         grid = tuner.fit()

@@ -100,7 +100,7 @@ def _describe_studies(storage, names) -> list[str]:
         return ["  (no studies yet: the campaign's first cycle has not asked for a trial)"]
     lines = []
     for summary in storage.get_all_studies():
-        n = len(storage.get_all_trials(summary._study_id, deepcopy=False))
+        n = len(storage.get_all_trials(storage.get_study_id_from_name(summary.study_name), deepcopy=False))
         lines.append(f"  {summary.study_name}: {n} trial{'s' if n != 1 else ''}")
     return lines
 

@@ -161,7 +161,7 @@ def study_records(path) -> list[dict]:
     storage = open_storage(path, read_only=True)
     out = []
     for summary in storage.get_all_studies():
-        trials = storage.get_all_trials(summary._study_id, deepcopy=False)
+        trials = storage.get_all_trials(storage.get_study_id_from_name(summary.study_name), deepcopy=False)
         out.append({"name": summary.study_name, "direction": summary.directions[0].name.lower(),
                     "user_attrs": dict(summary.user_attrs), "trials": [_trial_record(t) for t in trials]})
     storage.remove_session()

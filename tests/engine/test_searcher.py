@@ -111,3 +111,18 @@ def test_restore_rolls_the_stored_study_back_to_tunes_save(tmp_path):
     _tell(searcher, "t3", "2_b", 4.0)  # Tune asks again under a new id
     check = verify_study(study["path"], study["name"], ["t1", "t3"])
     assert check["trials"] == 2 and not (check["missing"] or check["extra"] or check["duplicated"] or check["open"])
+
+
+def test_a_new_search_drops_the_study_of_an_attempt_tune_never_saved(tmp_path, capsys):
+    """Killed before Tune's first save: the resume starts the search again, so the old asks must not linger."""
+    from campaign.tracking.optuna_study import verify_study
+
+    cfg = load_config(DEFAULT, ["name=demo"])
+    study = _study(cfg, tmp_path)
+    _searcher(cfg, _first_seeding(cfg), study).suggest("lost")
+    assert verify_study(study["path"], study["name"], [])["extra"] == ["lost"]
+    searcher = _searcher(cfg, _first_seeding(cfg), study)
+    assert "demo-cycle1: dropped its 1 stored trial(s) from a search Tune never saved" in capsys.readouterr().out
+    _tell(searcher, "t1", "1_a", 5.0)
+    assert verify_study(study["path"], study["name"], ["t1"]) == {
+        "trials": 1, "carried": 0, "missing": [], "extra": [], "duplicated": [], "open": []}
